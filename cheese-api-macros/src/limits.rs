@@ -1,0 +1,239 @@
+//! The attribute's limit keys: `max_size = 65536, ping_interval = None, ...`.
+//!
+//! Each key is checked on its own token (unknown, duplicate, impossible
+//! value) and the result is emitted as a `cheese_api::Limits` constant with
+//! every key not given left at `Limits::DEFAULT`.
+
+use proc_macro2::{Span, TokenStream};
+use quote::quote;
+use syn::{spanned::Spanned, Expr, Ident, Lit};
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    /// Seconds, integer or float; `None` allowed.
+    Timeout,
+    /// Bytes or a count; `None` allowed.
+    OptionalSize,
+    /// Bytes; `None` not allowed.
+    Size,
+}
+
+const KEYS: &[(&str, Kind)] = &[
+    ("open_timeout", Kind::Timeout),
+    ("ping_interval", Kind::Timeout),
+    ("ping_timeout", Kind::Timeout),
+    ("close_timeout", Kind::Timeout),
+    ("max_size", Kind::OptionalSize),
+    ("max_queue", Kind::OptionalSize),
+    ("read_limit", Kind::Size),
+    ("write_limit", Kind::Size),
+];
+
+enum Value {
+    None,
+    Nanos(u64),
+    Size(u64),
+}
+
+/// The limits given in the attribute.
+#[derive(Default)]
+pub struct Limits {
+    given: Vec<(Ident, Value)>,
+}
+
+fn key_list() -> String {
+    KEYS.iter()
+        .map(|(k, _)| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Evaluates a constant integer expression: literals, `+ - * / <<` and parentheses.
+fn eval_int(expr: &Expr) -> Result<u128, syn::Error> {
+    use syn::BinOp;
+    let bad = |e: &Expr, msg: &str| syn::Error::new(e.span(), msg.to_owned());
+    match expr {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(i) => i.base10_parse::<u128>(),
+            Lit::Float(_) => Err(bad(
+                expr,
+                "expected a whole number of bytes, like `65536` or `1 << 16`",
+            )),
+            _ => Err(bad(expr, "expected a number, like `65536` or `1 << 16`")),
+        },
+        Expr::Paren(p) => eval_int(&p.expr),
+        Expr::Group(g) => eval_int(&g.expr),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(bad(
+            expr,
+            "a limit cannot be negative; use `None` to disable it where allowed",
+        )),
+        Expr::Binary(b) => {
+            let (l, r) = (eval_int(&b.left)?, eval_int(&b.right)?);
+            let v = match b.op {
+                BinOp::Add(_) => l.checked_add(r),
+                BinOp::Sub(_) => l.checked_sub(r),
+                BinOp::Mul(_) => l.checked_mul(r),
+                BinOp::Div(_) => l.checked_div(r),
+                BinOp::Shl(_) => u32::try_from(r).ok().and_then(|r| l.checked_shl(r)),
+                _ => return Err(bad(expr, "only `+ - * / <<` are allowed in a limit")),
+            };
+            v.ok_or_else(|| bad(expr, "this value overflows or is negative"))
+        }
+        _ => Err(bad(
+            expr,
+            "expected a number literal, like `65536` or `1 << 16`, or `None`",
+        )),
+    }
+}
+
+fn eval_seconds(expr: &Expr) -> Result<f64, syn::Error> {
+    match expr {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Float(f) => f.base10_parse::<f64>(),
+            Lit::Int(i) => i.base10_parse::<u64>().map(|v| v as f64),
+            _ => Err(syn::Error::new(
+                expr.span(),
+                "expected seconds, like `10` or `0.5`, or `None`",
+            )),
+        },
+        Expr::Paren(p) => eval_seconds(&p.expr),
+        Expr::Group(g) => eval_seconds(&g.expr),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(syn::Error::new(
+            expr.span(),
+            "a timeout cannot be negative; use `None` to disable it",
+        )),
+        _ => Err(syn::Error::new(
+            expr.span(),
+            "expected seconds, like `10` or `0.5`, or `None`",
+        )),
+    }
+}
+
+fn is_none(expr: &Expr) -> bool {
+    matches!(expr, Expr::Path(p) if p.path.is_ident("None"))
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// The closest of `candidates` to `name`, if one is close enough to be a typo.
+pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let trimmed = name.trim_start_matches("on_").trim_end_matches("_hook");
+    candidates
+        .into_iter()
+        .map(|c| (edit_distance(trimmed, c).min(edit_distance(name, c)), c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+impl Limits {
+    /// Checks and records `key = value`.
+    pub fn add(&mut self, key: Ident, value: Expr) -> Result<(), syn::Error> {
+        let name = key.to_string();
+        let Some(&(_, kind)) = KEYS.iter().find(|(k, _)| *k == name) else {
+            let hint = match closest(&name, KEYS.iter().map(|(k, _)| *k)) {
+                Some(c) => format!("; did you mean `{c}`?"),
+                None => String::new(),
+            };
+            return Err(syn::Error::new(
+                key.span(),
+                format!(
+                    "unknown limit `{name}`{hint} expected one of: {}",
+                    key_list()
+                ),
+            ));
+        };
+        if let Some((first, _)) = self.given.iter().find(|(k, _)| *k == key) {
+            let mut e = syn::Error::new(
+                key.span(),
+                format!("duplicate limit `{name}`: give each limit once"),
+            );
+            e.combine(syn::Error::new(
+                first.span(),
+                format!("`{name}` is first given here"),
+            ));
+            return Err(e);
+        }
+        let value = if is_none(&value) {
+            if kind == Kind::Size {
+                return Err(syn::Error::new(
+                    value.span(),
+                    format!(
+                        "`{name}` cannot be `None`: give a number of bytes (default {})",
+                        1 << 16
+                    ),
+                ));
+            }
+            Value::None
+        } else if kind == Kind::Timeout {
+            let secs = eval_seconds(&value)?;
+            if !(secs > 0.0) || !secs.is_finite() || secs > 1e9 {
+                return Err(syn::Error::new(
+                    value.span(),
+                    format!("`{name}` must be more than zero seconds; use `None` to disable it"),
+                ));
+            }
+            Value::Nanos((secs * 1e9).round() as u64)
+        } else {
+            let n = eval_int(&value)?;
+            let zero_ok = name == "write_limit";
+            if n == 0 && !zero_ok {
+                let none = if kind == Kind::OptionalSize {
+                    "; use `None` for no limit"
+                } else {
+                    ""
+                };
+                return Err(syn::Error::new(
+                    value.span(),
+                    format!("`{name}` must be more than zero{none}"),
+                ));
+            }
+            let n = u64::try_from(n)
+                .ok()
+                .filter(|n| usize::try_from(*n).is_ok())
+                .ok_or_else(|| syn::Error::new(value.span(), format!("`{name}` is too large")))?;
+            Value::Size(n)
+        };
+        self.given.push((key, value));
+        Ok(())
+    }
+
+    /// `::cheese_api::Limits { .. }` with the given keys over the defaults.
+    pub fn expand(&self) -> TokenStream {
+        let fields = self.given.iter().map(|(key, value)| {
+            let kind = KEYS.iter().find(|(k, _)| key == k).map(|(_, k)| *k);
+            let value = match (value, kind) {
+                (Value::None, _) => quote!(::core::option::Option::None),
+                (Value::Nanos(n), _) => {
+                    quote!(::core::option::Option::Some(::cheese_api::__private::Duration::from_nanos(#n)))
+                }
+                (Value::Size(n), Some(Kind::Size)) => {
+                    let n = *n as usize;
+                    quote!(#n)
+                }
+                (Value::Size(n), _) => {
+                    let n = *n as usize;
+                    quote!(::core::option::Option::Some(#n))
+                }
+            };
+            let key = Ident::new(&key.to_string(), Span::call_site());
+            quote!(#key: #value,)
+        });
+        quote!(::cheese_api::Limits { #(#fields)* ..::cheese_api::Limits::DEFAULT })
+    }
+}

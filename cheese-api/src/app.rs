@@ -1,0 +1,303 @@
+//! The application: every registered `#[websocket]` route, served on its own
+//! or as an `axum::Router` inside your app.
+
+use crate::route::{ParamKind, Pattern};
+use crate::server::Hooks;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::future::BoxFuture;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+type Serve = fn(axum::extract::Request, Vec<(String, String)>) -> BoxFuture<'static, Response>;
+
+#[derive(Clone)]
+struct Route {
+    type_id: TypeId,
+    type_name: &'static str,
+    pattern: Pattern,
+    serve: Serve,
+}
+
+type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// A `#[websocket]` handler registered at its attribute (collected with
+/// `inventory`); [`App::new`] serves them all.
+#[doc(hidden)]
+pub struct Registration {
+    add: fn(App) -> App,
+}
+
+impl Registration {
+    #[doc(hidden)]
+    pub const fn of<T: Hooks>() -> Registration {
+        Registration {
+            add: App::websocket::<T>,
+        }
+    }
+}
+
+inventory::collect!(Registration);
+
+fn serve_boxed<T: Hooks>(
+    req: axum::extract::Request,
+    params: Vec<(String, String)>,
+) -> BoxFuture<'static, Response> {
+    Box::pin(crate::upgrade::serve::<T>(req, params))
+}
+
+/// A cheese-api application.
+///
+/// ```no_run
+/// use cheese_api::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Echo;
+///
+/// #[websocket("/")]
+/// impl Echo {
+///     async fn message(&mut self, message: Message) {
+///         let _ = self.send(message).await;
+///     }
+/// }
+///
+/// #[tokio::main]
+/// async fn main() -> std::io::Result<()> {
+///     App::new().run().await // every #[websocket] in the binary, on 127.0.0.1:5214
+/// }
+/// ```
+#[derive(Clone)]
+pub struct App {
+    routes: Vec<Route>,
+    patterns: HashMap<String, Check>,
+    extra: Router,
+    host: Option<String>,
+    port: Option<u16>,
+}
+
+impl Default for App {
+    fn default() -> Self {
+        App::new()
+    }
+}
+
+impl App {
+    /// An app with every `#[websocket]` handler in the binary.
+    pub fn new() -> App {
+        inventory::iter::<Registration>
+            .into_iter()
+            .fold(App::empty(), |app, r| (r.add)(app))
+    }
+
+    /// An app with no handlers; add them with [`websocket`](Self::websocket).
+    ///
+    /// ```
+    /// use cheese_api::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Chat;
+    /// #[websocket("/chat")]
+    /// impl Chat {}
+    ///
+    /// let app = App::empty().websocket::<Chat>();
+    /// assert_eq!(app.paths(), vec!["/chat"]);
+    /// ```
+    pub fn empty() -> App {
+        App {
+            routes: Vec::new(),
+            patterns: HashMap::new(),
+            extra: Router::new(),
+            host: None,
+            port: None,
+        }
+    }
+
+    /// Registers a handler (again registering one is a no-op).
+    pub fn websocket<T: Hooks>(mut self) -> App {
+        if self.routes.iter().any(|r| r.type_id == TypeId::of::<T>()) {
+            return self;
+        }
+        let pattern = Pattern::parse(T::PATH)
+            .unwrap_or_else(|e| panic!("route of {}: {e}", std::any::type_name::<T>()));
+        self.routes.push(Route {
+            type_id: TypeId::of::<T>(),
+            type_name: std::any::type_name::<T>(),
+            pattern,
+            serve: serve_boxed::<T>,
+        });
+        self
+    }
+
+    /// Adds a named pattern for route segments `<name:kind>`: a segment
+    /// matches when `check` accepts its decoded value.
+    ///
+    /// ```
+    /// use cheese_api::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Page;
+    /// #[websocket("/page/<slug:slug>")]
+    /// impl Page {}
+    ///
+    /// let app = App::empty()
+    ///     .pattern("slug", |s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+    ///     .websocket::<Page>();
+    /// let _router = app.router();
+    /// ```
+    pub fn pattern(
+        mut self,
+        kind: &str,
+        check: impl Fn(&str) -> bool + Send + Sync + 'static,
+    ) -> App {
+        self.patterns.insert(kind.to_owned(), Arc::new(check));
+        self
+    }
+
+    /// Serves `router`'s HTTP routes beside the WebSocket ones.
+    pub fn merge(mut self, router: Router) -> App {
+        self.extra = self.extra.merge(router);
+        self
+    }
+
+    /// The host to bind (default `127.0.0.1`, or `CHEESE_HOST`).
+    pub fn host(mut self, host: impl Into<String>) -> App {
+        self.host = Some(host.into());
+        self
+    }
+
+    /// The port to bind (default 5214, or `CHEESE_PORT`).
+    pub fn port(mut self, port: u16) -> App {
+        self.port = Some(port);
+        self
+    }
+
+    /// The registered route patterns, in registration order.
+    pub fn paths(&self) -> Vec<&str> {
+        self.routes.iter().map(|r| r.pattern.as_str()).collect()
+    }
+
+    /// The app as an `axum::Router`, to serve or to merge into your own.
+    ///
+    /// # Panics
+    /// When a route uses a `<name:kind>` with no [`pattern`](Self::pattern)
+    /// registered for `kind`.
+    pub fn router(&self) -> Router {
+        let mut groups: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        for route in &self.routes {
+            for seg in route.pattern.segments() {
+                if let crate::route::Segment::Param {
+                    kind: ParamKind::Named(kind),
+                    ..
+                } = seg
+                {
+                    assert!(
+                        self.patterns.contains_key(kind),
+                        "route {} of {} uses the type `{kind}`: add it with App::pattern(\"{kind}\", ...) \
+                         or use one of `str`, `int`, `float`, `uuid`",
+                        route.pattern,
+                        route.type_name
+                    );
+                }
+            }
+            groups
+                .entry(route.pattern.axum_path())
+                .or_default()
+                .push(route.clone());
+        }
+        let patterns = Arc::new(self.patterns.clone());
+        let mut router = Router::new();
+        for (path, mut routes) in groups {
+            routes.sort_by(|a, b| a.pattern.specificity_cmp(&b.pattern));
+            let routes: Arc<[Route]> = routes.into();
+            let patterns = patterns.clone();
+            let handler = get(move |req: axum::extract::Request| {
+                let routes = routes.clone();
+                let patterns = patterns.clone();
+                async move { dispatch(&routes, &patterns, req).await }
+            });
+            if path != "/" {
+                router = router.route(&format!("{path}/"), handler.clone());
+            }
+            router = router.route(&path, handler);
+        }
+        router.merge(self.extra.clone())
+    }
+
+    /// Serves the app on `listener` until Ctrl-C or SIGTERM.
+    pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+        let router = self.router();
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+    }
+
+    /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
+    /// `CHEESE_HOST`/`CHEESE_PORT`, then by [`host`](Self::host)/[`port`](Self::port))
+    /// and serves until Ctrl-C or SIGTERM.
+    pub async fn run(self) -> std::io::Result<()> {
+        let host = self
+            .host
+            .clone()
+            .or_else(|| std::env::var("CHEESE_HOST").ok())
+            .unwrap_or_else(|| "127.0.0.1".to_owned());
+        let port = match self.port {
+            Some(port) => port,
+            None => match std::env::var("CHEESE_PORT") {
+                Ok(p) => p.parse().map_err(|_| {
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("CHEESE_PORT={p} is not a port"),
+                    )
+                })?,
+                Err(_) => 5214,
+            },
+        };
+        let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+        tracing::info!(
+            "cheese-api serving {} on ws://{}",
+            self.paths().join(", "),
+            listener.local_addr()?
+        );
+        self.serve(listener).await
+    }
+}
+
+async fn dispatch(
+    routes: &[Route],
+    patterns: &HashMap<String, Check>,
+    req: axum::extract::Request,
+) -> Response {
+    let check = |kind: &ParamKind, value: &str| match kind {
+        ParamKind::Named(name) => !value.is_empty() && patterns.get(name).is_some_and(|c| c(value)),
+        builtin => builtin.matches_builtin(value),
+    };
+    let path = req.uri().path().to_owned();
+    for route in routes {
+        if let Some(params) = route.pattern.matches_with(&path, &check) {
+            return (route.serve)(req, params).await;
+        }
+    }
+    axum::http::StatusCode::NOT_FOUND.into_response()
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}

@@ -1,0 +1,221 @@
+//! The trait `#[websocket]` implements, and the hidden one the connection
+//! driver calls.
+//!
+//! [`WebsocketServer`] is the user's face of a handler: its route, its limits,
+//! and `send`/`close`/`socket` for use inside hooks. `Hooks` is generated glue:
+//! it binds each hook's parameters (request, message, path values, axum
+//! extractors) and turns the hook's return value into an outcome.
+
+use crate::message::{IntoMessage, Message, Rejected};
+use crate::request::Request;
+use crate::socket::{SendError, Socket};
+use crate::Limits;
+use axum::response::{IntoResponse, Response};
+use std::fmt::Display;
+use std::future::Future;
+
+/// A WebSocket handler: one impl block with `#[websocket("/path")]` on it.
+///
+/// The attribute implements this trait; the methods below are for use inside
+/// hooks, on `self`.
+///
+/// ```
+/// use cheese_api::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Hello;
+///
+/// #[websocket("/")]
+/// impl Hello {
+///     async fn connection(&mut self) {
+///         let _ = self.send("这里是CheeseAPI！").await;
+///     }
+///     async fn message(&mut self, message: Message) {
+///         if message == "over" {
+///             let _ = self.close(1000, "").await;
+///         } else {
+///             let _ = self.send(message).await;
+///         }
+///     }
+/// }
+///
+/// assert_eq!(Hello::PATH, "/");
+/// ```
+pub trait WebsocketServer: Default + Send + 'static {
+    /// The route pattern, as written in the attribute.
+    const PATH: &'static str;
+    /// The resolved limits: the attribute's keys over [`Limits::DEFAULT`].
+    const LIMITS: Limits;
+
+    /// Sends a message to this connection's client. Waits while more than
+    /// `write_limit` bytes are queued. Inside a hook only; elsewhere it returns
+    /// [`SendError::OutsideHook`].
+    fn send(
+        &self,
+        message: impl IntoMessage,
+    ) -> impl Future<Output = Result<(), SendError>> + Send {
+        let socket = Socket::current();
+        let message = message.into_message();
+        async move {
+            let socket = socket.ok_or(SendError::OutsideHook)?;
+            socket.send(message.map_err(SendError::Json)?).await
+        }
+    }
+
+    /// Starts closing this connection with `code` and `reason` (see
+    /// [`Socket::close`]). Inside a hook only.
+    fn close(&self, code: u16, reason: &str) -> impl Future<Output = Result<(), SendError>> + Send {
+        let socket = Socket::current();
+        let reason = reason.to_owned();
+        async move {
+            socket
+                .ok_or(SendError::OutsideHook)?
+                .close(code, &reason)
+                .await
+        }
+    }
+
+    /// A cloneable handle to this connection for spawned tasks.
+    ///
+    /// # Panics
+    /// Outside a hook, where there is no connection to hand out.
+    fn socket(&self) -> Socket {
+        Socket::current().expect(
+            "self.socket() was called outside a hook: call it inside a hook and keep the Socket",
+        )
+    }
+}
+
+/// What a hook's failure does to its connection.
+#[doc(hidden)]
+#[derive(Debug)]
+pub enum HookError {
+    /// The hook returned an error: close 1011, log it.
+    Failed(String),
+    /// The message did not fit the parameter's type: close with its code.
+    Rejected(Rejected),
+}
+
+/// Generated glue between a `#[websocket]` impl block and the driver.
+#[doc(hidden)]
+pub trait Hooks: WebsocketServer {
+    /// Values for hook parameters, taken from the upgrade request before the
+    /// handshake finishes.
+    type Extracted: Send + 'static;
+    /// Whether the block has a `subprotocol` hook.
+    const HAS_SUBPROTOCOL: bool;
+
+    fn __extract(
+        parts: &mut axum::http::request::Parts,
+        request: &Request,
+    ) -> impl Future<Output = Result<Self::Extracted, Response>> + Send;
+
+    fn __handshake(
+        &mut self,
+        _request: &Request,
+        _ex: &mut Self::Extracted,
+    ) -> impl Future<Output = Result<(), Response>> + Send {
+        async { Ok(()) }
+    }
+
+    fn __subprotocol(
+        &mut self,
+        _request: &Request,
+        _ex: &mut Self::Extracted,
+    ) -> impl Future<Output = Option<String>> + Send {
+        async { None }
+    }
+
+    fn __connection(
+        &mut self,
+        _request: &Request,
+        _ex: &mut Self::Extracted,
+    ) -> impl Future<Output = Result<(), HookError>> + Send {
+        async { Ok(()) }
+    }
+
+    fn __message(
+        &mut self,
+        _request: &Request,
+        _ex: &mut Self::Extracted,
+        _message: Message,
+    ) -> impl Future<Output = Result<(), HookError>> + Send {
+        async { Ok(()) }
+    }
+
+    fn __disconnection(
+        &mut self,
+        _request: &Request,
+        _ex: &mut Self::Extracted,
+    ) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// What `connection` and `message` may return: `()` or `Result<(), E>` with
+/// `E: Display` (its text is logged and the connection closes with 1011).
+#[diagnostic::on_unimplemented(
+    message = "a hook must return `()` or `Result<(), E>` with `E: Display`, not `{Self}`"
+)]
+pub trait IntoHookResult {
+    /// Converts into the hook's outcome.
+    fn into_hook_result(self) -> Result<(), HookError>;
+}
+
+impl IntoHookResult for () {
+    fn into_hook_result(self) -> Result<(), HookError> {
+        Ok(())
+    }
+}
+
+impl<E: Display> IntoHookResult for Result<(), E> {
+    fn into_hook_result(self) -> Result<(), HookError> {
+        self.map_err(|e| HookError::Failed(e.to_string()))
+    }
+}
+
+/// What the pre-upgrade `handshake` hook may return: `()` to accept, or
+/// `Result<(), R>` where `Err(R)` is the HTTP response that refuses (any
+/// [`IntoResponse`], such as `StatusCode::UNAUTHORIZED` or
+/// `(StatusCode::FORBIDDEN, "no")`).
+#[diagnostic::on_unimplemented(
+    message = "the `handshake` hook must return `()` or `Result<(), R>` with `R: IntoResponse`, not `{Self}`"
+)]
+pub trait IntoHandshakeResult {
+    /// Converts into accept or refusal.
+    fn into_handshake_result(self) -> Result<(), Response>;
+}
+
+impl IntoHandshakeResult for () {
+    fn into_handshake_result(self) -> Result<(), Response> {
+        Ok(())
+    }
+}
+
+impl<R: IntoResponse> IntoHandshakeResult for Result<(), R> {
+    fn into_handshake_result(self) -> Result<(), Response> {
+        self.map_err(IntoResponse::into_response)
+    }
+}
+
+/// What the `subprotocol` hook may return: `Option<String>` or
+/// `Option<&'static str>`.
+#[diagnostic::on_unimplemented(
+    message = "the `subprotocol` hook must return `Option<String>`, not `{Self}`"
+)]
+pub trait IntoSubprotocol {
+    /// Converts into the chosen subprotocol.
+    fn into_subprotocol(self) -> Option<String>;
+}
+
+impl IntoSubprotocol for Option<String> {
+    fn into_subprotocol(self) -> Option<String> {
+        self
+    }
+}
+
+impl IntoSubprotocol for Option<&'static str> {
+    fn into_subprotocol(self) -> Option<String> {
+        self.map(str::to_owned)
+    }
+}

@@ -1,0 +1,250 @@
+//! The handle to one connection: `send`, `close`, `id`, from a hook or from
+//! anywhere else.
+//!
+//! Inside a hook, `self.send(..)` and `self.close(..)` use the connection the
+//! hook runs for; [`Socket`] is the same thing as a cheap, cloneable value for
+//! spawned tasks and other connections. Messages go into the connection's
+//! outgoing queue and its driver writes them, batching whatever is queued
+//! into one flush.
+
+use crate::message::{IntoMessage, Message};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+tokio::task_local! {
+    /// The socket of the connection whose hooks run on this task.
+    pub(crate) static CURRENT: Socket;
+}
+
+/// Why `send` or `close` did not happen.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection is closed or closing; nothing more can be sent.
+    Closed,
+    /// `self.send`/`self.close` was called outside a hook (for example on a
+    /// spawned task): take `self.socket()` inside the hook and move it there.
+    OutsideHook,
+    /// A [`Json`](crate::Json) value could not be written as JSON.
+    Json(serde_json::Error),
+    /// `close` was given a code an endpoint may not send, or a reason longer
+    /// than 123 bytes.
+    InvalidClose(String),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed => f.write_str("the connection is closed"),
+            SendError::OutsideHook => f.write_str(
+                "self.send()/self.close() was called outside a hook; \
+                 call self.socket() inside the hook and use that handle instead",
+            ),
+            SendError::Json(e) => write!(f, "cannot serialize the message as JSON: {e}"),
+            SendError::InvalidClose(why) => f.write_str(why),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// What the connection's driver is asked to do.
+pub(crate) enum Command {
+    Send(Message),
+    Close(u16, String),
+}
+
+pub(crate) struct Shared {
+    pub(crate) id: u64,
+    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    /// Bytes handed to `send` and not yet given to the engine.
+    pub(crate) queued: AtomicUsize,
+    /// Woken when `queued` falls or the connection closes.
+    pub(crate) drained: Notify,
+    pub(crate) closing: AtomicBool,
+    pub(crate) write_limit: usize,
+    /// Last ping round trip in microseconds (0: none yet).
+    pub(crate) latency_us: AtomicU64,
+}
+
+/// A handle to one connection: `Clone + Send + Sync + 'static`.
+///
+/// ```no_run
+/// use cheese_api::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Ticker;
+///
+/// #[websocket("/ticker")]
+/// impl Ticker {
+///     async fn connection(&mut self) {
+///         let socket = self.socket();
+///         tokio::spawn(async move {
+///             let mut n = 0;
+///             while socket.send(format!("tick {n}")).await.is_ok() {
+///                 n += 1;
+///                 tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+///             }
+///         });
+///     }
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Socket {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Socket {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Socket").field("id", &self.id()).finish()
+    }
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl Socket {
+    pub(crate) fn new(write_limit: usize) -> (Socket, mpsc::UnboundedReceiver<Command>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let shared = Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            tx,
+            queued: AtomicUsize::new(0),
+            drained: Notify::new(),
+            closing: AtomicBool::new(false),
+            write_limit,
+            latency_us: AtomicU64::new(0),
+        };
+        (
+            Socket {
+                shared: Arc::new(shared),
+            },
+            rx,
+        )
+    }
+
+    /// The socket of the hook running on this task, if any.
+    pub(crate) fn current() -> Option<Socket> {
+        CURRENT.try_with(Socket::clone).ok()
+    }
+
+    /// This connection's id, unique in the process.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// Whether a close has started (by either side) or the connection ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.closing.load(Ordering::Acquire)
+    }
+
+    /// The round trip of the last answered keepalive ping, if any.
+    pub fn latency(&self) -> Option<Duration> {
+        match self.shared.latency_us.load(Ordering::Relaxed) {
+            0 => None,
+            us => Some(Duration::from_micros(us)),
+        }
+    }
+
+    /// Queues a message for the client. Waits while more than the route's
+    /// `write_limit` bytes are already queued; fails once the connection is
+    /// closing.
+    pub async fn send(&self, message: impl IntoMessage) -> Result<(), SendError> {
+        let message = message.into_message().map_err(SendError::Json)?;
+        let shared = &self.shared;
+        loop {
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            if shared.queued.load(Ordering::Acquire) <= shared.write_limit {
+                break;
+            }
+            let drained = shared.drained.notified();
+            tokio::pin!(drained);
+            drained.as_mut().enable();
+            if self.is_closed() {
+                return Err(SendError::Closed);
+            }
+            if shared.queued.load(Ordering::Acquire) <= shared.write_limit {
+                break;
+            }
+            drained.await;
+        }
+        shared.queued.fetch_add(message.len(), Ordering::AcqRel);
+        shared
+            .tx
+            .send(Command::Send(message))
+            .map_err(|_| SendError::Closed)
+    }
+
+    /// Starts the closing handshake with `code` and `reason`; returns once the
+    /// close frame is queued (messages queued before it go out first).
+    /// Only codes an endpoint may send are accepted: 1000–1003, 1007–1014
+    /// and 3000–4999; the reason is at most 123 bytes.
+    pub async fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
+        validate_close(code, reason)?;
+        if self.shared.closing.swap(true, Ordering::AcqRel) {
+            return Err(SendError::Closed);
+        }
+        self.shared.drained.notify_waiters();
+        self.shared
+            .tx
+            .send(Command::Close(code, reason.to_owned()))
+            .map_err(|_| SendError::Closed)
+    }
+}
+
+/// Checks a close code and reason against RFC 6455.
+pub(crate) fn validate_close(code: u16, reason: &str) -> Result<(), SendError> {
+    let code_ok = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
+    if !code_ok {
+        return Err(SendError::InvalidClose(format!(
+            "close code {code} may not be sent: use 1000-1003, 1007-1014 or 3000-4999"
+        )));
+    }
+    if reason.len() > 123 {
+        return Err(SendError::InvalidClose(format!(
+            "close reason is {} bytes; at most 123 fit in a close frame",
+            reason.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Cuts a reason to at most 123 bytes on a character boundary.
+pub(crate) fn truncate_reason(reason: &mut String) {
+    if reason.len() > 123 {
+        let mut end = 120;
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push_str("...");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes() {
+        for ok in [1000, 1003, 1007, 1014, 3000, 4999] {
+            assert!(validate_close(ok, "").is_ok(), "{ok}");
+        }
+        for bad in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
+            assert!(validate_close(bad, "").is_err(), "{bad}");
+        }
+        assert!(validate_close(1000, &"x".repeat(124)).is_err());
+    }
+
+    #[test]
+    fn truncation_keeps_utf8() {
+        let mut s = "é".repeat(100);
+        truncate_reason(&mut s);
+        assert!(s.len() <= 123);
+        assert!(s.ends_with("..."));
+    }
+}
