@@ -1,0 +1,19 @@
+use cheese_api::prelude::*;
+
+#[derive(Default)]
+struct A;
+
+#[websocket(
+    "/a",
+    open_timeout = -1,
+    ping_interval = 0,
+    ping_timeout = 0.0,
+    close_timeout = "10",
+    max_size = 1.5,
+    max_queue = 0,
+    read_limit = None,
+    write_limit = -1,
+)]
+impl A {}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use cheese_api::prelude::*;
+
+#[derive(Default)]
+struct Chat;
+
+#[websocket("/chat")]
+impl Chat {
+    async fn message(&mut self, message: u32) {}
+}
+
+fn main() {}

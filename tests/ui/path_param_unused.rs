@@ -1,0 +1,17 @@
+use cheese_api::prelude::*;
+
+#[derive(Default)]
+struct Item;
+
+#[websocket("/item/<id:int>")]
+impl Item {
+    async fn connection(&mut self) {}
+}
+
+#[derive(Default)]
+struct NoHooks;
+
+#[websocket("/user/<name:str>/<id:int>")]
+impl NoHooks {}
+
+fn main() {}
