@@ -32,7 +32,13 @@ struct NoProtoHook;
 #[websocket("/plain")]
 impl NoProtoHook {
     async fn connection(&mut self, request: &Request) {
-        let _ = self.send(format!("{:?} of {:?}", request.subprotocol(), request.subprotocols())).await;
+        let _ = self
+            .send(format!(
+                "{:?} of {:?}",
+                request.subprotocol(),
+                request.subprotocols()
+            ))
+            .await;
     }
 }
 
@@ -43,8 +49,13 @@ fn proto_app() -> App {
 #[tokio::test]
 async fn chosen_subprotocol_is_sent_back_and_reported() {
     let addr = start(proto_app()).await;
-    let (mut ws, headers) =
-        connect_full(addr, "/proto", &[("sec-websocket-protocol", "x, chat.v2, chat.v1")]).await.unwrap();
+    let (mut ws, headers) = connect_full(
+        addr,
+        "/proto",
+        &[("sec-websocket-protocol", "x, chat.v2, chat.v1")],
+    )
+    .await
+    .unwrap();
     assert_eq!(headers.get("sec-websocket-protocol").unwrap(), "chat.v2");
     assert_eq!(recv_text(&mut ws).await, r#"Some("chat.v2")"#);
 }
@@ -60,7 +71,12 @@ async fn hook_may_choose_none() {
 #[tokio::test]
 async fn a_subprotocol_the_client_did_not_offer_refuses_with_400() {
     let addr = start(proto_app()).await;
-    assert_eq!(connect_with(addr, "/proto", &[("sec-websocket-protocol", "bogus")]).await.err(), Some(400));
+    assert_eq!(
+        connect_with(addr, "/proto", &[("sec-websocket-protocol", "bogus")])
+            .await
+            .err(),
+        Some(400)
+    );
 }
 
 #[tokio::test]
@@ -109,8 +125,14 @@ impl Secure {
 #[tokio::test]
 async fn handshake_hook_refuses_with_its_status() {
     let addr = start(App::empty().websocket::<Secure>()).await;
-    assert_eq!(connect_with(addr, "/secure?token=nope", &[]).await.err(), Some(401));
-    assert_eq!(connect_with(addr, "/secure?token=banned", &[]).await.err(), Some(403));
+    assert_eq!(
+        connect_with(addr, "/secure?token=nope", &[]).await.err(),
+        Some(401)
+    );
+    assert_eq!(
+        connect_with(addr, "/secure?token=banned", &[]).await.err(),
+        Some(403)
+    );
     // The extractor's own rejection: a missing query field is 400.
     assert_eq!(connect_with(addr, "/secure", &[]).await.err(), Some(400));
     let mut ws = connect(addr, "/secure?token=letmein").await;
@@ -123,7 +145,11 @@ struct Extracting;
 #[websocket("/ex/<room:str>")]
 impl Extracting {
     async fn connection(&mut self, headers: HeaderMap, q: Query<Auth>, room: String) {
-        let ua = headers.get("x-client").and_then(|v| v.to_str().ok()).unwrap_or("?").to_owned();
+        let ua = headers
+            .get("x-client")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("?")
+            .to_owned();
         let _ = self.send(format!("{room} {ua} {}", q.token)).await;
     }
     async fn message(&mut self, message: String, q: Query<Auth>) {
@@ -135,7 +161,9 @@ impl Extracting {
 #[tokio::test]
 async fn axum_extractors_are_extracted_once_from_the_upgrade_request() {
     let addr = start(App::empty().websocket::<Extracting>()).await;
-    let mut ws = connect_with(addr, "/ex/lobby?token=t1", &[("x-client", "test")]).await.unwrap();
+    let mut ws = connect_with(addr, "/ex/lobby?token=t1", &[("x-client", "test")])
+        .await
+        .unwrap();
     assert_eq!(recv_text(&mut ws).await, "lobby test t1");
     for m in ["a", "b"] {
         send_text(&mut ws, m).await;
@@ -171,7 +199,11 @@ async fn request_reports_what_cheeseapi_offers() {
     let mut ws = connect_with(
         addr,
         "/inspect/7?name=caf%C3%A9&x=a+b",
-        &[("cookie", "session=abc; theme=dark"), ("origin", "http://127.0.0.1"), ("x-custom", "yes")],
+        &[
+            ("cookie", "session=abc; theme=dark"),
+            ("origin", "http://127.0.0.1"),
+            ("x-custom", "yes"),
+        ],
     )
     .await
     .unwrap();

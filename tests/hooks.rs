@@ -76,7 +76,10 @@ impl Spawner {
         let socket = self.socket();
         tokio::spawn(async move {
             for i in 0..3 {
-                socket.send(format!("tick {i} from {}", socket.id())).await.unwrap();
+                socket
+                    .send(format!("tick {i} from {}", socket.id()))
+                    .await
+                    .unwrap();
             }
             socket.close(4000, "done").await.unwrap();
             // After close, sending fails instead of panicking.
@@ -153,7 +156,9 @@ struct Binary;
 #[websocket("/binary")]
 impl Binary {
     async fn message(&mut self, message: Vec<u8>) {
-        let _ = self.send(message.into_iter().rev().collect::<Vec<u8>>()).await;
+        let _ = self
+            .send(message.into_iter().rev().collect::<Vec<u8>>())
+            .await;
     }
 }
 
@@ -173,12 +178,18 @@ struct Game;
 #[websocket("/json")]
 impl Game {
     async fn message(&mut self, message: Json<Move>) {
-        let _ = self.send(Json(serde_json::json!({"sum": message.x + message.y}))).await;
+        let _ = self
+            .send(Json(serde_json::json!({"sum": message.x + message.y})))
+            .await;
     }
 }
 
 fn typed_app() -> App {
-    App::empty().websocket::<Typed>().websocket::<Binary>().websocket::<Shared>().websocket::<Game>()
+    App::empty()
+        .websocket::<Typed>()
+        .websocket::<Binary>()
+        .websocket::<Shared>()
+        .websocket::<Game>()
 }
 
 #[tokio::test]
@@ -206,7 +217,10 @@ async fn wrong_message_kind_closes_1003_and_bad_json_1007() {
     assert_eq!(expect_close(&mut t, 1003).await, "expected a text message");
     let mut b = connect(addr, "/binary").await;
     send_text(&mut b, "hi").await;
-    assert_eq!(expect_close(&mut b, 1003).await, "expected a binary message");
+    assert_eq!(
+        expect_close(&mut b, 1003).await,
+        "expected a binary message"
+    );
     let mut j = connect(addr, "/json").await;
     send_text(&mut j, r#"{"x": "not a number"}"#).await;
     let reason = expect_close(&mut j, 1007).await;
@@ -254,7 +268,10 @@ async fn hook_error_or_panic_closes_only_that_connection_with_1011() {
     // disconnection ran for both failed connections.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     while DISCONNECTS.load(Ordering::SeqCst) < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "disconnection did not run");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "disconnection did not run"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -265,7 +282,12 @@ struct Room;
 #[websocket("/room/<name:str>/<id:int>", max_size = 65536, ping_interval = None)]
 impl Room {
     async fn connection(&mut self, name: String, id: i64, request: &Request) {
-        let _ = self.send(format!("{name}#{id} via {}", request.param_str("name").unwrap())).await;
+        let _ = self
+            .send(format!(
+                "{name}#{id} via {}",
+                request.param_str("name").unwrap()
+            ))
+            .await;
     }
     async fn message(&mut self, message: String, id: i64) {
         let _ = self.send(format!("{id}:{message}")).await;
@@ -305,8 +327,14 @@ impl Small {
 
 #[tokio::test]
 async fn max_size_is_wired_to_the_engine() {
-    assert_eq!(Small::LIMITS.close_timeout, Some(Duration::from_millis(500)));
-    assert_eq!(Small::LIMITS.open_timeout, Some(Duration::from_millis(2500)));
+    assert_eq!(
+        Small::LIMITS.close_timeout,
+        Some(Duration::from_millis(500))
+    );
+    assert_eq!(
+        Small::LIMITS.open_timeout,
+        Some(Duration::from_millis(2500))
+    );
     let addr = start(App::empty().websocket::<Small>()).await;
     let mut ws = connect(addr, "/small").await;
     ws.send(WsMessage::binary(vec![7u8; 1000])).await.unwrap();

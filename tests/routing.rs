@@ -86,7 +86,9 @@ fn app() -> App {
         .websocket::<ByUuid>()
         .websocket::<OnlyInt>()
         .websocket::<Chat>()
-        .pattern("slug", |s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))
+        .pattern("slug", |s| {
+            s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+        })
         .websocket::<Slug>()
 }
 
@@ -112,10 +114,19 @@ async fn typed_segments_pick_the_most_specific_route() {
 #[tokio::test]
 async fn a_segment_that_does_not_fit_its_type_is_404() {
     let addr = start(app()).await;
-    assert_eq!(connect_with(addr, "/only/abc/tail", &[]).await.err(), Some(404));
-    assert_eq!(connect_with(addr, "/page/Not_A_Slug", &[]).await.err(), Some(404));
+    assert_eq!(
+        connect_with(addr, "/only/abc/tail", &[]).await.err(),
+        Some(404)
+    );
+    assert_eq!(
+        connect_with(addr, "/page/Not_A_Slug", &[]).await.err(),
+        Some(404)
+    );
     // Fits `int` but not the parameter's type (u8): also 404.
-    assert_eq!(connect_with(addr, "/only/300/tail", &[]).await.err(), Some(404));
+    assert_eq!(
+        connect_with(addr, "/only/300/tail", &[]).await.err(),
+        Some(404)
+    );
     assert_eq!(greeting(addr, "/only/200/tail").await, "u8 200");
     assert_eq!(connect_with(addr, "/nowhere", &[]).await.err(), Some(404));
     assert_eq!(connect_with(addr, "/item/1/2", &[]).await.err(), Some(404));
@@ -144,7 +155,15 @@ async fn app_new_serves_every_registered_handler() {
     paths.sort();
     assert_eq!(
         paths,
-        vec!["/chat", "/item/<id:int>", "/item/<name:str>", "/item/<u:uuid>", "/item/<x:float>", "/only/<n:int>/tail", "/page/<slug:slug>"]
+        vec![
+            "/chat",
+            "/item/<id:int>",
+            "/item/<name:str>",
+            "/item/<u:uuid>",
+            "/item/<x:float>",
+            "/only/<n:int>/tail",
+            "/page/<slug:slug>"
+        ]
     );
     let addr = start(app.pattern("slug", |_| true)).await;
     assert_eq!(greeting(addr, "/item/9").await, "int 9");
@@ -154,14 +173,18 @@ async fn app_new_serves_every_registered_handler() {
 async fn router_drops_into_an_axum_app_and_merge_serves_http_routes() {
     use axum::routing::get;
     // 1. app.router() merged into the user's own axum app.
-    let router = axum::Router::new().route("/health", get(|| async { "ok" })).merge(App::empty().websocket::<Chat>().router());
+    let router = axum::Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .merge(App::empty().websocket::<Chat>().router());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await });
     assert_eq!(http_get(addr, "/health").await, (200, "ok".to_owned()));
     assert_eq!(greeting(addr, "/chat").await, "chat");
     // 2. app.merge(router): HTTP routes served beside by App::serve.
-    let app = App::empty().websocket::<Chat>().merge(axum::Router::new().route("/hi", get(|| async { "hello" })));
+    let app = App::empty()
+        .websocket::<Chat>()
+        .merge(axum::Router::new().route("/hi", get(|| async { "hello" })));
     let addr = start(app).await;
     assert_eq!(http_get(addr, "/hi").await, (200, "hello".to_owned()));
     assert_eq!(greeting(addr, "/chat").await, "chat");

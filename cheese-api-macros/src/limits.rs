@@ -182,7 +182,7 @@ impl Limits {
             Value::None
         } else if kind == Kind::Timeout {
             let secs = eval_seconds(&value)?;
-            if !(secs > 0.0) || !secs.is_finite() || secs > 1e9 {
+            if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
                 return Err(syn::Error::new(
                     value.span(),
                     format!("`{name}` must be more than zero seconds; use `None` to disable it"),

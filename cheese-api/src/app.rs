@@ -140,7 +140,11 @@ impl App {
     /// #[derive(Default)]
     /// struct Page;
     /// #[websocket("/page/<slug:slug>")]
-    /// impl Page {}
+    /// impl Page {
+    ///     async fn connection(&mut self, slug: String) {
+    ///         let _ = self.send(format!("page {slug}")).await;
+    ///     }
+    /// }
     ///
     /// let app = App::empty()
     ///     .pattern("slug", |s| s.bytes().all(|b| b.is_ascii_lowercase() || b == b'-'))

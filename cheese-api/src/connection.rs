@@ -102,7 +102,7 @@ impl Io {
             self.poll_write(cx);
             // Flush once per burst: while the hook loop has more received
             // messages to handle at once, their replies stay buffered.
-            if !(want_message && !self.inbox.is_empty()) {
+            if !want_message || self.inbox.is_empty() {
                 self.poll_flush(cx);
             }
         }

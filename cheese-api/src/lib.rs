@@ -78,6 +78,9 @@
 //! an `axum::Router` to merge into your own app and [`App::merge`] serves your
 //! HTTP routes beside.
 #![warn(missing_docs)]
+// An HTTP refusal travels as `Err(Response)`, the axum idiom; boxing it would
+// cost an allocation for no gain on a path taken once per handshake.
+#![allow(clippy::result_large_err)]
 
 mod app;
 mod connection;

@@ -266,11 +266,8 @@ impl Pattern {
     ) -> Option<Vec<(String, String)>> {
         let path = path.strip_prefix('/')?;
         let path = path.strip_suffix('/').unwrap_or(path);
-        let mut parts = if path.is_empty() {
-            "".split('/').skip(1)
-        } else {
-            path.split('/').skip(0)
-        };
+        // "" is the root: no segments (split would yield one empty one).
+        let mut parts = path.split('/').filter(|_| !path.is_empty());
         let mut params = Vec::new();
         for seg in &self.segments {
             let raw = parts.next()?;

@@ -105,17 +105,19 @@ pub(crate) async fn serve<T: Hooks>(
             Err(_) => return hook_panicked("subprotocol", &request),
         };
         if let Some(chosen) = chosen {
-            let offered = request.subprotocols().iter().any(|p| *p == chosen);
+            let offered = request.subprotocols().contains(&chosen);
             let value = HeaderValue::from_str(&chosen);
             match (offered, value) {
                 (true, Ok(value)) => upgrade.set_selected_protocol(value),
-                _ => return (
-                    StatusCode::BAD_REQUEST,
-                    format!(
+                _ => {
+                    return (
+                        StatusCode::BAD_REQUEST,
+                        format!(
                         "400 Bad Request: subprotocol `{chosen}` was not offered by the client\n"
                     ),
-                )
-                    .into_response(),
+                    )
+                        .into_response()
+                }
             }
             request.subprotocol = Some(chosen);
         }

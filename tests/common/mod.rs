@@ -28,7 +28,9 @@ pub async fn start(app: App) -> SocketAddr {
 
 /// Connects to `path` (with query) and panics if the handshake fails.
 pub async fn connect(addr: SocketAddr, path: &str) -> Client {
-    connect_with(addr, path, &[]).await.unwrap_or_else(|e| panic!("connect {path}: {e}"))
+    connect_with(addr, path, &[])
+        .await
+        .unwrap_or_else(|e| panic!("connect {path}: {e}"))
 }
 
 /// Connects with extra request headers; returns the HTTP status on refusal.
@@ -91,11 +93,19 @@ pub async fn send_text(ws: &mut Client, text: &str) {
 pub async fn expect_close(ws: &mut Client, code: u16) -> String {
     match recv(ws).await {
         WsMessage::Close(Some(frame)) => {
-            assert_eq!(u16::from(frame.code), code, "close code (reason {:?})", frame.reason);
+            assert_eq!(
+                u16::from(frame.code),
+                code,
+                "close code (reason {:?})",
+                frame.reason
+            );
             // Reading on sends our answer to the close, like a well-behaved
             // client, and sees the server end the TCP connection.
             let end = tokio::time::timeout(TIMEOUT, ws.next()).await;
-            assert!(matches!(end, Ok(None) | Ok(Some(Err(_)))), "after close: {end:?}");
+            assert!(
+                matches!(end, Ok(None) | Ok(Some(Err(_)))),
+                "after close: {end:?}"
+            );
             frame.reason.to_string()
         }
         other => panic!("expected close {code}, got {other:?}"),
@@ -116,9 +126,19 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
     s.write_all(req.as_bytes()).await.unwrap();
     let mut out = String::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_string(&mut out)).await.expect("HTTP answer in time").unwrap();
-    let status = out.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
-    let body = out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    tokio::time::timeout(TIMEOUT, s.read_to_string(&mut out))
+        .await
+        .expect("HTTP answer in time")
+        .unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -130,7 +150,11 @@ pub fn close_code(code: u16) -> CloseCode {
 /// response head, lower-cased: for answers a strict client would refuse to
 /// show (a browser accepts a server that declines every offered subprotocol;
 /// tungstenite's client does not).
-pub async fn raw_handshake(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+pub async fn raw_handshake(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.unwrap();
     let mut req = format!(
@@ -145,11 +169,18 @@ pub async fn raw_handshake(addr: SocketAddr, path: &str, headers: &[(&str, &str)
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     while !head.ends_with(b"\r\n\r\n") {
-        let n = tokio::time::timeout(TIMEOUT, s.read(&mut byte)).await.expect("answer in time").unwrap();
+        let n = tokio::time::timeout(TIMEOUT, s.read(&mut byte))
+            .await
+            .expect("answer in time")
+            .unwrap();
         assert!(n == 1, "connection closed before the response head ended");
         head.push(byte[0]);
     }
     let head = String::from_utf8_lossy(&head).to_lowercase();
-    let status = head.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("status line");
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
     (status, head)
 }
