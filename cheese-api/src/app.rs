@@ -2,6 +2,7 @@
 //! or as an `axum::Router` inside your app.
 
 use crate::route::{ParamKind, Pattern};
+use crate::serve::{Runtime, ShutdownHandle};
 use crate::server::Hooks;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -9,10 +10,10 @@ use axum::Router;
 use futures_util::future::BoxFuture;
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-type Serve = fn(axum::extract::Request, Vec<(String, String)>) -> BoxFuture<'static, Response>;
+type Serve =
+    fn(axum::extract::Request, Vec<(String, String)>, Arc<Runtime>) -> BoxFuture<'static, Response>;
 
 #[derive(Clone)]
 struct Route {
@@ -20,6 +21,7 @@ struct Route {
     type_name: &'static str,
     pattern: Pattern,
     serve: Serve,
+    close_timeout: std::time::Duration,
 }
 
 type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -45,8 +47,9 @@ inventory::collect!(Registration);
 fn serve_boxed<T: Hooks>(
     req: axum::extract::Request,
     params: Vec<(String, String)>,
+    runtime: Arc<Runtime>,
 ) -> BoxFuture<'static, Response> {
-    Box::pin(crate::upgrade::serve::<T>(req, params))
+    Box::pin(crate::upgrade::serve::<T>(req, params, runtime))
 }
 
 /// A cheese-api application.
@@ -76,6 +79,8 @@ pub struct App {
     extra: Router,
     host: Option<String>,
     port: Option<u16>,
+    runtime: Arc<Runtime>,
+    stop: Arc<tokio::sync::Notify>,
 }
 
 impl Default for App {
@@ -112,6 +117,8 @@ impl App {
             extra: Router::new(),
             host: None,
             port: None,
+            runtime: Arc::new(Runtime::new(Self::DEFAULT_HANDSHAKE_TIMEOUT)),
+            stop: Arc::new(tokio::sync::Notify::new()),
         }
     }
 
@@ -127,6 +134,7 @@ impl App {
             type_name: std::any::type_name::<T>(),
             pattern,
             serve: serve_boxed::<T>,
+            close_timeout: T::LIMITS.effective_close_timeout(),
         });
         self
     }
@@ -158,6 +166,26 @@ impl App {
     ) -> App {
         self.patterns.insert(kind.to_owned(), Arc::new(check));
         self
+    }
+
+    /// The app-wide handshake timeout when none is set: 10 s.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    /// How long a client may take to send a request's headers, for every
+    /// request (the slowloris guard; a route's own `open_timeout` then
+    /// bounds its whole handshake). A slower client is disconnected with no
+    /// response. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT).
+    pub fn handshake_timeout(mut self, timeout: std::time::Duration) -> App {
+        self.runtime = Arc::new(Runtime::new(timeout));
+        self
+    }
+
+    /// A handle that stops [`serve`](Self::serve)/[`run`](Self::run)
+    /// gracefully, as Ctrl-C or SIGTERM do.
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            stop: self.stop.clone(),
+        }
     }
 
     /// Serves `router`'s HTTP routes beside the WebSocket ones.
@@ -212,15 +240,18 @@ impl App {
                 .push(route.clone());
         }
         let patterns = Arc::new(self.patterns.clone());
+        let runtime = self.runtime.clone();
         let mut router = Router::new();
         for (path, mut routes) in groups {
             routes.sort_by(|a, b| a.pattern.specificity_cmp(&b.pattern));
             let routes: Arc<[Route]> = routes.into();
             let patterns = patterns.clone();
+            let runtime = runtime.clone();
             let handler = get(move |req: axum::extract::Request| {
                 let routes = routes.clone();
                 let patterns = patterns.clone();
-                async move { dispatch(&routes, &patterns, req).await }
+                let runtime = runtime.clone();
+                async move { dispatch(&routes, &patterns, runtime, req).await }
             });
             if path != "/" {
                 router = router.route(&format!("{path}/"), handler.clone());
@@ -230,15 +261,22 @@ impl App {
         router.merge(self.extra.clone())
     }
 
-    /// Serves the app on `listener` until Ctrl-C or SIGTERM.
+    /// Serves the app on `listener` until Ctrl-C, SIGTERM or
+    /// [`shutdown_handle`](Self::shutdown_handle), then shuts down
+    /// gracefully: stop accepting, answer new upgrades with 503, close every
+    /// connection with 1001, wait for the closing handshakes (each bounded by
+    /// its route's `close_timeout`) and every `disconnection`.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let router = self.router();
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+        let longest_close = self
+            .routes
+            .iter()
+            .map(|r| r.close_timeout)
+            .max()
+            .unwrap_or(crate::Limits::DEFAULT_CLOSE_TIMEOUT);
+        // Closing handshakes, then a margin for `disconnection` hooks.
+        let drain = longest_close + std::time::Duration::from_secs(5);
+        crate::serve::serve(listener, router, self.runtime, self.stop, drain).await
     }
 
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
@@ -275,6 +313,7 @@ impl App {
 async fn dispatch(
     routes: &[Route],
     patterns: &HashMap<String, Check>,
+    runtime: Arc<Runtime>,
     req: axum::extract::Request,
 ) -> Response {
     let check = |kind: &ParamKind, value: &str| match kind {
@@ -284,24 +323,8 @@ async fn dispatch(
     let path = req.uri().path().to_owned();
     for route in routes {
         if let Some(params) = route.pattern.matches_with(&path, &check) {
-            return (route.serve)(req, params).await;
+            return (route.serve)(req, params, runtime).await;
         }
     }
     axum::http::StatusCode::NOT_FOUND.into_response()
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }

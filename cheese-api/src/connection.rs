@@ -10,6 +10,7 @@
 
 use crate::message::Message;
 use crate::request::Request;
+use crate::serve::Runtime;
 use crate::server::{HookError, Hooks};
 use crate::socket::{truncate_reason, Command, Shared, Socket, CURRENT};
 use crate::Limits;
@@ -23,6 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::futures::OwnedNotified;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -60,6 +62,8 @@ pub(crate) struct Io {
     ping: Option<(u32, Instant)>,
     pings_sent: u32,
     close_deadline: Option<Pin<Box<Sleep>>>,
+    /// Fires when the app starts shutting down.
+    shutdown: Pin<Box<OwnedNotified>>,
     /// The close code of the connection, for the log: the peer's, or ours.
     pub(crate) close_code: Option<u16>,
 }
@@ -70,8 +74,11 @@ impl Io {
         rx: UnboundedReceiver<Command>,
         shared: Arc<Shared>,
         limits: &Limits,
+        runtime: &Runtime,
     ) -> Io {
-        Io {
+        let mut shutdown = Box::pin(runtime.shutdown.clone().notified_owned());
+        shutdown.as_mut().enable();
+        let mut io = Io {
             ws: Some(ws),
             rx,
             shared,
@@ -87,8 +94,13 @@ impl Io {
             ping: None,
             pings_sent: 0,
             close_deadline: None,
+            shutdown,
             close_code: None,
+        };
+        if runtime.is_draining() {
+            io.start_close(1001, "server shutting down");
         }
+        io
     }
 
     /// Drives the socket. With `want_message`, returns the next received
@@ -262,6 +274,9 @@ impl Io {
         if self.state != State::Open {
             return;
         }
+        if self.shutdown.as_mut().poll(cx).is_ready() {
+            return self.start_close(1001, "server shutting down");
+        }
         if let Some(deadline) = self.pong_deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
                 return self.start_close(1011, "keepalive ping timeout");
@@ -375,9 +390,11 @@ pub(crate) async fn run<T: Hooks>(
     mut ex: T::Extracted,
     socket: Socket,
     rx: UnboundedReceiver<Command>,
+    runtime: Arc<Runtime>,
 ) {
+    let _live = runtime.track();
     let limits = T::LIMITS;
-    let mut io = Io::new(ws, rx, socket.shared.clone(), &limits);
+    let mut io = Io::new(ws, rx, socket.shared.clone(), &limits, &runtime);
     let started = std::time::Instant::now();
     let id = socket.id();
     tracing::info!(id, client = ?request.client(), path = request.path(), subprotocol = request.subprotocol(), "connected");

@@ -88,6 +88,7 @@ mod limits;
 mod message;
 mod request;
 pub mod route;
+mod serve;
 mod server;
 mod socket;
 mod upgrade;
@@ -97,6 +98,7 @@ pub use cheese_api_macros::websocket;
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
+pub use serve::ShutdownHandle;
 pub use server::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
 pub use socket::{SendError, Socket};
 

@@ -10,6 +10,7 @@
 
 use crate::connection;
 use crate::request::Request;
+use crate::serve::{Accepted, Runtime};
 use crate::server::Hooks;
 use crate::socket::Socket;
 use crate::Limits;
@@ -20,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use tokio::time::Instant;
 
 fn header_has_token(parts: &Parts, name: header::HeaderName, token: &str) -> bool {
     parts
@@ -62,10 +65,51 @@ fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
         .write_buffer_size(limits.write_limit)
 }
 
-/// Serves an upgrade request that matched `T`'s pattern with `params`.
+/// Serves an upgrade request that matched `T`'s pattern with `params`,
+/// within the route's `open_timeout` counted from the TCP accept.
 pub(crate) async fn serve<T: Hooks>(
     req: axum::extract::Request,
     params: Vec<(String, String)>,
+    runtime: Arc<Runtime>,
+) -> Response {
+    if runtime.is_draining() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "503 Service Unavailable: shutting down\n",
+        )
+            .into_response();
+    }
+    let accepted = req.extensions().get::<Accepted>().cloned();
+    let Some(open_timeout) = T::LIMITS.open_timeout else {
+        return handshake::<T>(req, params, runtime).await;
+    };
+    let started = accepted.as_ref().map_or_else(Instant::now, |a| a.at);
+    match tokio::time::timeout_at(started + open_timeout, handshake::<T>(req, params, runtime))
+        .await
+    {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::info!(timeout = ?open_timeout, "handshake timed out (open_timeout): dropping the connection");
+            match accepted {
+                // Served by App: drop the TCP connection with no response.
+                // The connection's task drops it, and this future with it.
+                Some(accepted) => {
+                    accepted.drop_connection.notify_one();
+                    std::future::pending().await
+                }
+                // A router inside someone else's server: answer 408 and close.
+                None => {
+                    (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response()
+                }
+            }
+        }
+    }
+}
+
+async fn handshake<T: Hooks>(
+    req: axum::extract::Request,
+    params: Vec<(String, String)>,
+    runtime: Arc<Runtime>,
 ) -> Response {
     let (mut parts, _body) = req.into_parts();
     if !header_has_token(&parts, header::UPGRADE, "websocket")
@@ -125,5 +169,5 @@ pub(crate) async fn serve<T: Hooks>(
     let (socket, rx) = Socket::new(T::LIMITS.write_limit);
     upgrade
         .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |ws| connection::run(ws, handler, request, ex, socket, rx))
+        .on_upgrade(move |ws| connection::run(ws, handler, request, ex, socket, rx, runtime))
 }

@@ -1,0 +1,196 @@
+//! Serving: the accept loop, the app-wide handshake timeout, and graceful
+//! shutdown.
+//!
+//! Each accepted TCP connection is served by hyper's HTTP/1 with upgrades and
+//! a header-read timeout (slowloris), and carries its accept time so each
+//! route can hold its `open_timeout` from the accept to the 101. On shutdown
+//! the loop stops accepting, new upgrades get 503, every open connection is
+//! closed with 1001, and the loop returns once every `disconnection` ran.
+
+use axum::extract::ConnectInfo;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use tower::ServiceExt;
+
+/// State shared by an app's routes and connections.
+pub(crate) struct Runtime {
+    pub(crate) draining: AtomicBool,
+    /// Woken (all waiters) when draining starts.
+    pub(crate) shutdown: Arc<Notify>,
+    live: AtomicUsize,
+    idle: Notify,
+    pub(crate) handshake_timeout: Duration,
+}
+
+impl Runtime {
+    pub(crate) fn new(handshake_timeout: Duration) -> Runtime {
+        Runtime {
+            draining: AtomicBool::new(false),
+            shutdown: Arc::new(Notify::new()),
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+            handshake_timeout,
+        }
+    }
+
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Acquire)
+    }
+
+    /// Counts a connection as open until the guard drops (after its
+    /// `disconnection` ran, or if its task panicked).
+    pub(crate) fn track(self: &Arc<Self>) -> LiveGuard {
+        self.live.fetch_add(1, Ordering::AcqRel);
+        LiveGuard(self.clone())
+    }
+
+    fn begin_drain(&self) {
+        self.draining.store(true, Ordering::Release);
+        self.shutdown.notify_waiters();
+    }
+
+    async fn wait_idle(&self) {
+        loop {
+            let idle = self.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if self.live.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
+
+pub(crate) struct LiveGuard(Arc<Runtime>);
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// When and how the TCP connection of a request was accepted.
+#[derive(Clone)]
+pub(crate) struct Accepted {
+    pub(crate) at: Instant,
+    /// Notified to drop the TCP connection with no response.
+    pub(crate) drop_connection: Arc<Notify>,
+}
+
+/// Stops a running app gracefully, from a test or another task.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let app = cheese_api::App::new();
+/// let shutdown = app.shutdown_handle();
+/// tokio::spawn(async move {
+///     tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+///     shutdown.shutdown();
+/// });
+/// app.run().await // returns once every connection closed and ran `disconnection`
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    pub(crate) stop: Arc<Notify>,
+}
+
+impl ShutdownHandle {
+    /// Starts the graceful shutdown: stop accepting, answer new upgrades with
+    /// 503, close every connection with 1001, wait for each `disconnection`.
+    pub fn shutdown(&self) {
+        self.stop.notify_one();
+    }
+}
+
+async fn os_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+/// Serves `router` on `listener` until `stop` or an OS signal, then drains.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    router: Router,
+    runtime: Arc<Runtime>,
+    stop: Arc<Notify>,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let stopped = async {
+        tokio::select! { _ = stop.notified() => {}, _ = os_signal() => {} }
+    };
+    tokio::pin!(stopped);
+    loop {
+        let (stream, peer) = tokio::select! {
+            biased;
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        let header_timeout = runtime.handshake_timeout;
+        tokio::spawn(async move {
+            let accepted = Accepted {
+                at: Instant::now(),
+                drop_connection: Arc::new(Notify::new()),
+            };
+            let drop_connection = accepted.drop_connection.clone();
+            let service =
+                tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                    req.extensions_mut().insert(accepted.clone());
+                    router.clone().oneshot(req.map(axum::body::Body::new))
+                });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+                .with_upgrades();
+            tokio::select! {
+                _ = connection => {}
+                _ = drop_connection.notified() => {}
+            }
+        });
+    }
+    drop(listener);
+    runtime.begin_drain();
+    tracing::info!("shutting down: closing open connections with 1001");
+    if tokio::time::timeout(drain_timeout, runtime.wait_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some connections did not finish within {drain_timeout:?}");
+    }
+    Ok(())
+}
