@@ -61,17 +61,16 @@ pub fn websocket(attr: TokenStream, item: TokenStream) -> TokenStream {
         ),
         (Ok(args), Ok(item)) => {
             let mut errors = Vec::new();
-            let path = pattern::parse(&args.route).unwrap_or_else(|e| {
-                errors.push(e);
-                Vec::new()
-            });
+            let (path, route_error) = pattern::parse(&args.route);
+            let route_ok = route_error.is_none();
+            errors.extend(route_error);
             let mut limits = limits::Limits::default();
             for (key, value) in args.limits {
                 if let Err(e) = limits.add(key, value) {
                     errors.push(e);
                 }
             }
-            let hooks = hooks::parse(&item, &args.route, &path, &mut errors);
+            let hooks = hooks::parse(&item, &args.route, &path, route_ok, &mut errors);
             if errors.is_empty() {
                 expand::expand(&item, &args.route, limits.expand(), &hooks, &path)
             } else {

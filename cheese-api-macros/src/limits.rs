@@ -6,7 +6,7 @@
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
-use syn::{spanned::Spanned, Expr, Ident, Lit};
+use syn::{Expr, Ident, Lit};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
@@ -48,63 +48,113 @@ fn key_list() -> String {
         .join(", ")
 }
 
+/// What a key takes, for messages: "a whole number of bytes, like ...".
+fn expected(name: &str, kind: Kind) -> String {
+    match (name, kind) {
+        (_, Kind::Timeout) => "seconds, like `10` or `0.5`, or `None` to disable it".to_owned(),
+        ("max_queue", _) => {
+            "a whole number of messages, like `32`, or `None` for no limit".to_owned()
+        }
+        (_, Kind::OptionalSize) => {
+            "a whole number of bytes, like `65536` or `1 << 16`, or `None` for no limit".to_owned()
+        }
+        (_, Kind::Size) => "a whole number of bytes, like `65536` or `1 << 16`".to_owned(),
+    }
+}
+
+fn bad(expr: &Expr, message: String) -> syn::Error {
+    syn::Error::new_spanned(expr, message)
+}
+
 /// Evaluates a constant integer expression: literals, `+ - * / <<` and parentheses.
-fn eval_int(expr: &Expr) -> Result<u128, syn::Error> {
+fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
     use syn::BinOp;
-    let bad = |e: &Expr, msg: &str| syn::Error::new(e.span(), msg.to_owned());
     match expr {
         Expr::Lit(l) => match &l.lit {
-            Lit::Int(i) => i.base10_parse::<u128>(),
-            Lit::Float(_) => Err(bad(
+            Lit::Int(i) => i.base10_parse::<u128>().map_err(|_| {
+                bad(
+                    expr,
+                    format!("`{name}` is too large: give {}", expected(name, kind)),
+                )
+            }),
+            _ => Err(bad(
                 expr,
-                "expected a whole number of bytes, like `65536` or `1 << 16`",
+                format!("`{name}` takes {}", expected(name, kind)),
             )),
-            _ => Err(bad(expr, "expected a number, like `65536` or `1 << 16`")),
         },
-        Expr::Paren(p) => eval_int(&p.expr),
-        Expr::Group(g) => eval_int(&g.expr),
+        Expr::Paren(p) => eval_int(&p.expr, name, kind),
+        Expr::Group(g) => eval_int(&g.expr, name, kind),
         Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(bad(
             expr,
-            "a limit cannot be negative; use `None` to disable it where allowed",
+            format!("`{name}` cannot be negative: give {}", expected(name, kind)),
         )),
         Expr::Binary(b) => {
-            let (l, r) = (eval_int(&b.left)?, eval_int(&b.right)?);
+            let (l, r) = (
+                eval_int(&b.left, name, kind)?,
+                eval_int(&b.right, name, kind)?,
+            );
             let v = match b.op {
                 BinOp::Add(_) => l.checked_add(r),
                 BinOp::Sub(_) => l.checked_sub(r),
                 BinOp::Mul(_) => l.checked_mul(r),
                 BinOp::Div(_) => l.checked_div(r),
-                BinOp::Shl(_) => u32::try_from(r).ok().and_then(|r| l.checked_shl(r)),
-                _ => return Err(bad(expr, "only `+ - * / <<` are allowed in a limit")),
+                BinOp::Shl(_) => u32::try_from(r)
+                    .ok()
+                    .and_then(|r| l.checked_shl(r).filter(|v| v >> r == l)),
+                _ => {
+                    return Err(syn::Error::new_spanned(
+                        b.op,
+                        format!("only `+ - * / <<` are allowed in `{name}`"),
+                    ))
+                }
             };
-            v.ok_or_else(|| bad(expr, "this value overflows or is negative"))
+            v.ok_or_else(|| {
+                let why = match b.op {
+                    BinOp::Sub(_) => "is negative",
+                    BinOp::Div(_) => "divides by zero",
+                    _ => "overflows",
+                };
+                bad(
+                    expr,
+                    format!("`{name}` {why} here: give {}", expected(name, kind)),
+                )
+            })
         }
         _ => Err(bad(
             expr,
-            "expected a number literal, like `65536` or `1 << 16`, or `None`",
+            format!(
+                "`{name}` takes a literal, not a constant or a call: {}",
+                expected(name, kind)
+            ),
         )),
     }
 }
 
-fn eval_seconds(expr: &Expr) -> Result<f64, syn::Error> {
+fn eval_seconds(expr: &Expr, name: &str) -> Result<f64, syn::Error> {
     match expr {
         Expr::Lit(l) => match &l.lit {
             Lit::Float(f) => f.base10_parse::<f64>(),
             Lit::Int(i) => i.base10_parse::<u64>().map(|v| v as f64),
-            _ => Err(syn::Error::new(
-                expr.span(),
-                "expected seconds, like `10` or `0.5`, or `None`",
+            _ => Err(bad(
+                expr,
+                format!("`{name}` takes {}", expected(name, Kind::Timeout)),
             )),
         },
-        Expr::Paren(p) => eval_seconds(&p.expr),
-        Expr::Group(g) => eval_seconds(&g.expr),
-        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(syn::Error::new(
-            expr.span(),
-            "a timeout cannot be negative; use `None` to disable it",
+        Expr::Paren(p) => eval_seconds(&p.expr, name),
+        Expr::Group(g) => eval_seconds(&g.expr, name),
+        Expr::Unary(u) if matches!(u.op, syn::UnOp::Neg(_)) => Err(bad(
+            expr,
+            format!(
+                "`{name}` cannot be negative: give {}",
+                expected(name, Kind::Timeout)
+            ),
         )),
-        _ => Err(syn::Error::new(
-            expr.span(),
-            "expected seconds, like `10` or `0.5`, or `None`",
+        _ => Err(bad(
+            expr,
+            format!(
+                "`{name}` takes a literal, not a constant or a call: {}",
+                expected(name, Kind::Timeout)
+            ),
         )),
     }
 }
@@ -147,13 +197,13 @@ impl Limits {
         let name = key.to_string();
         let Some(&(_, kind)) = KEYS.iter().find(|(k, _)| *k == name) else {
             let hint = match closest(&name, KEYS.iter().map(|(k, _)| *k)) {
-                Some(c) => format!("; did you mean `{c}`?"),
+                Some(c) => format!(": did you mean `{c}`?"),
                 None => String::new(),
             };
             return Err(syn::Error::new(
                 key.span(),
                 format!(
-                    "unknown limit `{name}`{hint} expected one of: {}",
+                    "unknown limit `{name}`{hint}\nthe limits are {}",
                     key_list()
                 ),
             ));
@@ -161,7 +211,7 @@ impl Limits {
         if let Some((first, _)) = self.given.iter().find(|(k, _)| *k == key) {
             let mut e = syn::Error::new(
                 key.span(),
-                format!("duplicate limit `{name}`: give each limit once"),
+                format!("`{name}` is given twice: keep one of them"),
             );
             e.combine(syn::Error::new(
                 first.span(),
@@ -171,42 +221,55 @@ impl Limits {
         }
         let value = if is_none(&value) {
             if kind == Kind::Size {
-                return Err(syn::Error::new(
-                    value.span(),
+                return Err(bad(
+                    &value,
                     format!(
-                        "`{name}` cannot be `None`: give a number of bytes (default {})",
+                        "`{name}` cannot be `None`: give {} (default {})",
+                        expected(&name, kind),
                         1 << 16
                     ),
                 ));
             }
             Value::None
         } else if kind == Kind::Timeout {
-            let secs = eval_seconds(&value)?;
-            if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-                return Err(syn::Error::new(
-                    value.span(),
-                    format!("`{name}` must be more than zero seconds; use `None` to disable it"),
+            let secs = eval_seconds(&value, &name)?;
+            if !secs.is_finite() || secs <= 0.0 {
+                return Err(bad(
+                    &value,
+                    format!(
+                        "`{name}` must be more than zero seconds: give {}",
+                        expected(&name, kind)
+                    ),
+                ));
+            }
+            if secs > 1e9 {
+                return Err(bad(
+                    &value,
+                    format!("`{name}` is too long: use `None` to disable it"),
                 ));
             }
             Value::Nanos((secs * 1e9).round() as u64)
         } else {
-            let n = eval_int(&value)?;
+            let n = eval_int(&value, &name, kind)?;
             let zero_ok = name == "write_limit";
             if n == 0 && !zero_ok {
-                let none = if kind == Kind::OptionalSize {
-                    "; use `None` for no limit"
-                } else {
-                    ""
-                };
-                return Err(syn::Error::new(
-                    value.span(),
-                    format!("`{name}` must be more than zero{none}"),
+                return Err(bad(
+                    &value,
+                    format!(
+                        "`{name}` must be more than zero: give {}",
+                        expected(&name, kind)
+                    ),
                 ));
             }
             let n = u64::try_from(n)
                 .ok()
                 .filter(|n| usize::try_from(*n).is_ok())
-                .ok_or_else(|| syn::Error::new(value.span(), format!("`{name}` is too large")))?;
+                .ok_or_else(|| {
+                    bad(
+                        &value,
+                        format!("`{name}` is too large: give {}", expected(&name, kind)),
+                    )
+                })?;
             Value::Size(n)
         };
         self.given.push((key, value));

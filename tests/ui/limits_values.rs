@@ -1,3 +1,5 @@
+#![allow(unused_variables, dead_code)]
+
 use cheese_api::prelude::*;
 
 #[derive(Default)]
@@ -15,5 +17,20 @@ struct A;
     write_limit = -1,
 )]
 impl A {}
+
+#[derive(Default)]
+struct B;
+
+#[websocket(
+    "/b",
+    open_timeout = 1e10,
+    ping_interval = SECONDS,
+    max_size = 1 << 70,
+    max_queue = 16 % 3,
+    read_limit = 1 - 2,
+)]
+impl B {}
+
+const SECONDS: u64 = 5;
 
 fn main() {}

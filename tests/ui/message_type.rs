@@ -1,3 +1,5 @@
+#![allow(unused_variables, dead_code)]
+
 use cheese_api::prelude::*;
 
 #[derive(Default)]

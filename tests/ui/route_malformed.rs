@@ -1,3 +1,5 @@
+#![allow(unused_variables, dead_code)]
+
 use cheese_api::prelude::*;
 
 #[derive(Default)]
@@ -43,5 +45,19 @@ struct Unicode;
 
 #[websocket("/çà//<é>")]
 impl Unicode {}
+
+#[derive(Default)]
+struct Wide;
+
+#[websocket("/房间//<id:int>")]
+impl Wide {
+    async fn connection(&mut self, id: i64) {}
+}
+
+#[derive(Default)]
+struct Escaped;
+
+#[websocket("/a\tb<x>")]
+impl Escaped {}
 
 fn main() {}
