@@ -25,7 +25,8 @@ async fn app() -> std::net::SocketAddr {
 async fn invalid_utf8_in_a_text_message_closes_1007() {
     let addr = app().await;
     let mut ws = raw_connect(addr, "/").await;
-    ws.write_frame(true, Frame::TEXT, &[b'o', b'k', 0xff, 0xfe]).await;
+    ws.write_frame(true, Frame::TEXT, &[b'o', b'k', 0xff, 0xfe])
+        .await;
     ws.expect_close(1007).await;
     // Split across fragments: each fragment alone is fine, the whole is not.
     let mut ws = raw_connect(addr, "/").await;

@@ -1,21 +1,22 @@
 //! The connection driver: one task per connection runs the hooks and the
 //! socket's I/O side by side, with no task hop, lock or copy per message.
 //!
-//! [`Io`] owns the engine (axum's `WebSocket`) and is polled by hand: it
-//! writes what `send` queued (feeding every queued frame, then flushing once),
-//! reads up to `max_queue` messages ahead of the `message` hook, answers and
-//! sends pings, and runs the closing handshake under `close_timeout`. While a
-//! hook runs, [`drive`] polls the hook and then the I/O in the same task, so
-//! a slow hook still has its pongs read and its sends written.
+//! [`Io`] owns the [`Engine`] and is polled by hand: it encodes what `send`
+//! queued (every queued message, then one flush), reads up to `max_queue`
+//! messages ahead of the `message` hook, answers pings and sends its own,
+//! and runs the closing handshake under `close_timeout`. While a hook runs,
+//! [`drive`] polls the hook and then the I/O in the same task, so a slow hook
+//! still has its pongs read and its sends written.
 
-use crate::message::Message;
+use crate::engine::{Engine, ReadError};
+use crate::frame::{Incoming, PING, PONG};
+use crate::message::{Message, Text};
 use crate::request::Request;
 use crate::serve::Runtime;
 use crate::server::{HookError, Hooks};
 use crate::socket::{truncate_reason, Command, Shared, Socket, CURRENT};
 use crate::Limits;
-use axum::extract::ws::{self, CloseFrame, WebSocket};
-use futures_util::{FutureExt, Sink, Stream};
+use futures_util::FutureExt;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
@@ -34,9 +35,11 @@ const BUDGET: usize = 128;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Open,
-    /// A close frame went one way; reading on until the peer's answer and
-    /// the end of the stream, or `close_timeout`.
+    /// We sent a close frame; reading on until the peer's answer, the end
+    /// of the stream, or `close_timeout`.
     Closing,
+    /// The peer closed and our answer is queued: end once it is written.
+    Answered,
     Ended,
 }
 
@@ -47,12 +50,18 @@ pub(crate) enum Event {
 }
 
 pub(crate) struct Io {
-    ws: Option<WebSocket>,
+    engine: Option<Engine>,
     rx: UnboundedReceiver<Command>,
     shared: Arc<Shared>,
     inbox: VecDeque<Message>,
     max_queue: usize,
+    write_limit: usize,
     unflushed: bool,
+    /// A protocol failure seen after the messages still in the inbox: the
+    /// close goes out once the hook has handled them (Autobahn's strict order).
+    pending_fail: Option<crate::frame::Fail>,
+    /// After a protocol failure: send the close, FIN, and drain input.
+    failed: bool,
     state: State,
     ping_interval: Option<Duration>,
     ping_timeout: Option<Duration>,
@@ -70,7 +79,7 @@ pub(crate) struct Io {
 
 impl Io {
     pub(crate) fn new(
-        ws: WebSocket,
+        engine: Engine,
         rx: UnboundedReceiver<Command>,
         shared: Arc<Shared>,
         limits: &Limits,
@@ -79,12 +88,15 @@ impl Io {
         let mut shutdown = Box::pin(runtime.shutdown.clone().notified_owned());
         shutdown.as_mut().enable();
         let mut io = Io {
-            ws: Some(ws),
+            engine: Some(engine),
             rx,
             shared,
             inbox: VecDeque::new(),
             max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
+            write_limit: limits.write_limit.max(1),
             unflushed: false,
+            pending_fail: None,
+            failed: false,
             state: State::Open,
             ping_interval: limits.ping_interval,
             ping_timeout: limits.ping_timeout,
@@ -104,18 +116,34 @@ impl Io {
     }
 
     /// Drives the socket. With `want_message`, returns the next received
-    /// message as soon as there is one; always returns `Ended` once the
-    /// connection is over and (when asked) every queued message is taken.
+    /// message as soon as there is one; returns `Ended` once the connection
+    /// is over and (when asked) every queued message is taken.
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>, want_message: bool) -> Poll<Event> {
+        if want_message && self.inbox.is_empty() {
+            if let Some(fail) = self.pending_fail.take() {
+                self.start_close(fail.0, fail.1);
+                self.failed = true;
+            }
+        }
         if self.state != State::Ended {
             self.poll_write(cx);
             self.poll_read(cx);
             self.poll_timers(cx);
-            self.poll_write(cx);
-            // Flush once per burst: while the hook loop has more received
-            // messages to handle at once, their replies stay buffered.
-            if !want_message || self.inbox.is_empty() {
-                self.poll_flush(cx);
+            for round in 0.. {
+                let backpressured = self.poll_write(cx);
+                // Flush once per burst: while the hook loop has more received
+                // messages to handle at once, their replies stay buffered.
+                if want_message && !self.inbox.is_empty() && !backpressured {
+                    break;
+                }
+                // Once a full buffer is written out, take more from the queue.
+                if !(self.poll_flush(cx) && backpressured) {
+                    break;
+                }
+                if round == 16 {
+                    cx.waker().wake_by_ref();
+                    break;
+                }
             }
         }
         if want_message {
@@ -130,7 +158,7 @@ impl Io {
     }
 
     /// Starts the closing handshake from the server's side (hook error, bad
-    /// frame, keepalive timeout, `close()`).
+    /// frame, keepalive timeout, `close()`, shutdown).
     pub(crate) fn start_close(&mut self, code: u16, reason: &str) {
         if self.state != State::Open {
             return;
@@ -139,21 +167,23 @@ impl Io {
         self.close_code = Some(code);
         self.mark_closing();
         self.inbox.clear();
-        let frame = CloseFrame {
-            code,
-            reason: reason.into(),
-        };
-        let sent = match self.ws.as_mut() {
-            Some(ws) => Pin::new(ws)
-                .start_send(ws::Message::Close(Some(frame)))
-                .is_ok(),
-            None => false,
-        };
-        if sent {
-            self.unflushed = true;
-            self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
-        } else {
-            self.end();
+        match self.engine.as_mut() {
+            Some(engine) => {
+                // What was sent before the close goes out before it.
+                while let Ok(command) = self.rx.try_recv() {
+                    if let Command::Send(message) = command {
+                        let (opcode, payload) = message.wire();
+                        engine.queue(opcode, payload);
+                        self.shared
+                            .queued
+                            .fetch_sub(message.len(), Ordering::AcqRel);
+                    }
+                }
+                engine.queue_close(code, reason);
+                self.unflushed = true;
+                self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+            }
+            None => self.end(),
         }
     }
 
@@ -165,7 +195,7 @@ impl Io {
 
     fn end(&mut self) {
         self.state = State::Ended;
-        self.ws = None; // closes the TCP connection
+        self.engine = None; // closes the TCP connection
         self.close_deadline = None;
         self.next_ping = None;
         self.pong_deadline = None;
@@ -173,44 +203,61 @@ impl Io {
         self.rx.close();
     }
 
-    fn poll_write(&mut self, cx: &mut Context<'_>) {
+    /// Encodes queued messages; returns whether it stopped because the
+    /// write buffer reached `write_limit`.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         for _ in 0..BUDGET {
-            let Some(ws) = self.ws.as_mut() else { return };
-            match Pin::new(&mut *ws).poll_ready(cx) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(_)) => return self.end(),
-                Poll::Pending => return,
+            let Some(engine) = self.engine.as_mut() else {
+                return false;
+            };
+            // Backpressure: above write_limit, write out before taking more.
+            if engine.buffered() >= self.write_limit {
+                return true;
             }
             match self.rx.poll_recv(cx) {
                 Poll::Ready(Some(Command::Send(message))) => {
                     let len = message.len();
-                    let fed = self.state != State::Open
-                        || Pin::new(&mut *ws).start_send(message.into_axum()).is_ok();
+                    if self.state == State::Open {
+                        let (opcode, payload) = message.wire();
+                        engine.queue(opcode, payload);
+                        self.unflushed = true;
+                    }
                     let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
                     if before > self.shared.write_limit && before - len <= self.shared.write_limit {
                         self.shared.drained.notify_waiters();
                     }
-                    if !fed {
-                        return self.end();
-                    }
-                    self.unflushed = true;
                 }
                 Poll::Ready(Some(Command::Close(code, reason))) => self.start_close(code, &reason),
-                Poll::Ready(None) | Poll::Pending => return,
+                Poll::Ready(None) | Poll::Pending => return false,
             }
         }
         cx.waker().wake_by_ref();
+        false
     }
 
-    fn poll_flush(&mut self, cx: &mut Context<'_>) {
+    /// Writes the buffer out; returns whether it is all written.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> bool {
         if !self.unflushed {
-            return;
+            return true;
         }
-        let Some(ws) = self.ws.as_mut() else { return };
-        match Pin::new(ws).poll_flush(cx) {
-            Poll::Ready(Ok(())) => self.unflushed = false,
-            Poll::Ready(Err(_)) => self.end(),
-            Poll::Pending => {}
+        let Some(engine) = self.engine.as_mut() else {
+            return false;
+        };
+        match engine.poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                if self.state == State::Answered {
+                    self.end(); // the server closes the TCP connection first
+                } else if self.failed {
+                    let _ = engine.poll_shutdown(cx);
+                }
+                true
+            }
+            Poll::Ready(Err(_)) => {
+                self.end();
+                false
+            }
+            Poll::Pending => false,
         }
     }
 
@@ -219,30 +266,54 @@ impl Io {
             if self.state == State::Open && self.inbox.len() >= self.max_queue {
                 return; // backpressure: TCP slows the client until the hook catches up
             }
-            let Some(ws) = self.ws.as_mut() else { return };
-            match Pin::new(ws).poll_next(cx) {
+            if matches!(self.state, State::Answered | State::Ended) || self.pending_fail.is_some() {
+                return;
+            }
+            let Some(engine) = self.engine.as_mut() else {
+                return;
+            };
+            if self.failed {
+                if engine.poll_discard(cx).is_ready() {
+                    self.end();
+                }
+                return;
+            }
+            match engine.poll_next(cx) {
                 Poll::Pending => return,
-                Poll::Ready(None) => return self.end(),
-                Poll::Ready(Some(Ok(frame))) => self.on_frame(frame),
-                Poll::Ready(Some(Err(error))) => match (self.state, error_close_code(error)) {
-                    (State::Open, Some((code, reason))) => self.start_close(code, reason),
-                    _ => return self.end(),
-                },
+                Poll::Ready(Ok(incoming)) => self.on_incoming(incoming),
+                Poll::Ready(Err(ReadError::Fail(fail))) if self.state == State::Open => {
+                    // Messages read before the bad frame are still handled.
+                    self.pending_fail = Some(fail);
+                    if self.inbox.is_empty() {
+                        cx.waker().wake_by_ref();
+                    }
+                    return;
+                }
+                Poll::Ready(Err(ReadError::Fail(_))) => return self.end(),
+                Poll::Ready(Err(ReadError::Gone)) => return self.end(),
             }
         }
         cx.waker().wake_by_ref();
     }
 
-    fn on_frame(&mut self, frame: ws::Message) {
-        match frame {
-            ws::Message::Text(_) | ws::Message::Binary(_) => {
+    fn on_incoming(&mut self, incoming: Incoming) {
+        match incoming {
+            Incoming::Data { text, payload } => {
                 if self.state == State::Open {
-                    self.inbox.extend(Message::from_axum(frame));
+                    self.inbox.push_back(if text {
+                        Message::Text(Text::from_utf8_checked(payload))
+                    } else {
+                        Message::Binary(payload)
+                    });
                 }
             }
-            // The engine queues the pong; it goes out with the next flush.
-            ws::Message::Ping(_) => self.unflushed = true,
-            ws::Message::Pong(payload) => {
+            Incoming::Ping(payload) => {
+                if let (State::Open, Some(engine)) = (self.state, self.engine.as_mut()) {
+                    engine.queue(PONG, &payload);
+                    self.unflushed = true;
+                }
+            }
+            Incoming::Pong(payload) => {
                 if let Some((id, sent)) = self.ping {
                     if payload[..] == id.to_be_bytes() {
                         let rtt = sent.elapsed().as_micros().max(1) as u64;
@@ -252,16 +323,23 @@ impl Io {
                     }
                 }
             }
-            ws::Message::Close(frame) => {
-                // The engine queues the answer to a peer's close.
-                self.unflushed = true;
-                if self.state == State::Open {
-                    self.state = State::Closing;
-                    self.close_code = Some(frame.map_or(1005, |f| f.code));
+            Incoming::Close { code, .. } => match self.state {
+                State::Open => {
+                    self.state = State::Answered;
+                    self.close_code = Some(code);
                     self.mark_closing();
-                    self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+                    match self.engine.as_mut() {
+                        Some(engine) => {
+                            engine.queue_close(code, "");
+                            self.unflushed = true;
+                            self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+                        }
+                        None => self.end(),
+                    }
                 }
-            }
+                // The answer to our close: the handshake is complete.
+                _ => self.end(),
+            },
         }
     }
 
@@ -294,41 +372,23 @@ impl Io {
     fn send_ping(&mut self, cx: &mut Context<'_>) {
         self.pings_sent = self.pings_sent.wrapping_add(1);
         let id = self.pings_sent;
-        let Some(ws) = self.ws.as_mut() else { return };
-        let payload = bytes::Bytes::copy_from_slice(&id.to_be_bytes());
-        if Pin::new(ws).start_send(ws::Message::Ping(payload)).is_err() {
-            return self.end();
-        }
+        let Some(engine) = self.engine.as_mut() else {
+            return;
+        };
+        engine.queue(PING, &id.to_be_bytes());
         self.unflushed = true;
-        if self.ping.is_none() {
-            self.ping = Some((id, Instant::now()));
-            if let Some(timeout) = self.ping_timeout {
-                let mut deadline = Box::pin(sleep(timeout));
-                let _ = deadline.as_mut().poll(cx);
-                self.pong_deadline = Some(deadline);
+        match self.ping {
+            None => {
+                self.ping = Some((id, Instant::now()));
+                if let Some(timeout) = self.ping_timeout {
+                    let mut deadline = Box::pin(sleep(timeout));
+                    let _ = deadline.as_mut().poll(cx);
+                    self.pong_deadline = Some(deadline);
+                }
             }
-        } else if let Some((_, sent)) = self.ping {
             // Still waiting for an earlier pong: keep its deadline, expect this id.
-            self.ping = Some((id, sent));
+            Some((_, sent)) => self.ping = Some((id, sent)),
         }
-    }
-}
-
-/// The close code for an error the engine reported while reading, or `None`
-/// when the connection is simply gone.
-fn error_close_code(error: axum::Error) -> Option<(u16, &'static str)> {
-    use tungstenite::error::{CapacityError, Error};
-    let error = error.into_inner();
-    let error = error.downcast_ref::<Error>()?;
-    match error {
-        Error::Utf8(_) => Some((1007, "invalid UTF-8 in a text message")),
-        Error::Capacity(CapacityError::MessageTooLong { .. }) => Some((1009, "message too big")),
-        Error::Capacity(_) => Some((1009, "message too big")),
-        Error::Protocol(p) => match p {
-            tungstenite::error::ProtocolError::ResetWithoutClosingHandshake => None,
-            _ => Some((1002, "protocol error")),
-        },
-        _ => None,
     }
 }
 
@@ -384,7 +444,7 @@ fn settle(
 /// Runs one connection from the upgrade to the end: `connection`, then
 /// `message` for each message in order, then `disconnection`, exactly once.
 pub(crate) async fn run<T: Hooks>(
-    ws: WebSocket,
+    engine: Engine,
     mut handler: T,
     request: Request,
     mut ex: T::Extracted,
@@ -394,7 +454,7 @@ pub(crate) async fn run<T: Hooks>(
 ) {
     let _live = runtime.track();
     let limits = T::LIMITS;
-    let mut io = Io::new(ws, rx, socket.shared.clone(), &limits, &runtime);
+    let mut io = Io::new(engine, rx, socket.shared.clone(), &limits, &runtime);
     let started = std::time::Instant::now();
     let id = socket.id();
     tracing::info!(id, client = ?request.client(), path = request.path(), subprotocol = request.subprotocol(), "connected");

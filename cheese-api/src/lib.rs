@@ -84,6 +84,8 @@
 
 mod app;
 mod connection;
+mod engine;
+mod frame;
 mod limits;
 mod message;
 mod request;

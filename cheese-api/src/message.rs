@@ -5,7 +5,6 @@
 //! `String` (text only), `Vec<u8>` or [`Bytes`] (binary only), or
 //! [`Json<T>`] (text or binary holding JSON).
 
-use axum::extract::ws;
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
@@ -30,19 +29,39 @@ pub enum Message {
 
 /// The payload of a text message: UTF-8 bytes shared without copying.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Text(pub(crate) ws::Utf8Bytes);
+pub struct Text(Bytes);
 
 impl Text {
+    /// Wraps bytes already checked to be UTF-8 (the frame decoder checks
+    /// every text message).
+    pub(crate) fn from_utf8_checked(bytes: Bytes) -> Text {
+        debug_assert!(std::str::from_utf8(&bytes).is_ok());
+        Text(bytes)
+    }
+
     /// The text.
     pub fn as_str(&self) -> &str {
-        self.0.as_str()
+        // SAFETY: a `Text` is only built from a `String` or from bytes the
+        // frame decoder validated as UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
+    }
+
+    /// The underlying bytes.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Text {
+        Text(Bytes::from(s))
     }
 }
 
 impl std::ops::Deref for Text {
     type Target = str;
     fn deref(&self) -> &str {
-        self.0.as_str()
+        self.as_str()
     }
 }
 
@@ -70,7 +89,7 @@ impl fmt::Debug for Message {
 impl Message {
     /// A text message.
     pub fn text(text: impl Into<String>) -> Message {
-        Message::Text(Text(ws::Utf8Bytes::from(text.into())))
+        Message::Text(Text::from(text.into()))
     }
 
     /// A binary message.
@@ -114,18 +133,11 @@ impl Message {
         matches!(self, Message::Binary(_))
     }
 
-    pub(crate) fn from_axum(msg: ws::Message) -> Option<Message> {
-        match msg {
-            ws::Message::Text(t) => Some(Message::Text(Text(t))),
-            ws::Message::Binary(b) => Some(Message::Binary(b)),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn into_axum(self) -> ws::Message {
+    /// The frame opcode and payload for the wire.
+    pub(crate) fn wire(&self) -> (u8, &[u8]) {
         match self {
-            Message::Text(t) => ws::Message::Text(t.0),
-            Message::Binary(b) => ws::Message::Binary(b),
+            Message::Text(t) => (crate::frame::TEXT, t.as_str().as_bytes()),
+            Message::Binary(b) => (crate::frame::BINARY, b),
         }
     }
 }

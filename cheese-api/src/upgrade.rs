@@ -1,23 +1,23 @@
 //! The handshake of one route: from the HTTP request to `101 Switching
 //! Protocols` (or the refusal a browser sees).
 //!
-//! In order: a plain HTTP request gets 426; axum's `WebSocketUpgrade`
-//! checks the WebSocket headers; the hooks' axum extractors run (their
+//! In order: a plain HTTP request gets 426; the WebSocket headers are
+//! checked (RFC 6455 §4.2.1); the hooks' axum extractors run (their
 //! rejection is the answer); the optional `handshake` hook may refuse with
 //! any response; the `subprotocol` hook chooses among the client's offers;
-//! then the engine is configured from the route's limits and the connection
-//! task starts.
+//! then the `101` goes out and the connection task starts on the upgraded
+//! TCP stream.
 
 use crate::connection;
+use crate::engine::Engine;
 use crate::request::Request;
 use crate::serve::{Accepted, Runtime};
 use crate::server::Hooks;
 use crate::socket::Socket;
-use crate::Limits;
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::ConnectInfo;
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
 use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -54,15 +54,6 @@ fn hook_panicked(hook: &str, request: &Request) -> Response {
         "500 Internal Server Error\n",
     )
         .into_response()
-}
-
-fn configure(upgrade: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
-    let max = limits.max_size.unwrap_or(usize::MAX);
-    upgrade
-        .max_message_size(max)
-        .max_frame_size(max)
-        .read_buffer_size(limits.read_limit)
-        .write_buffer_size(limits.write_limit)
 }
 
 /// Serves an upgrade request that matched `T`'s pattern with `params`,
@@ -117,9 +108,19 @@ async fn handshake<T: Hooks>(
     {
         return upgrade_required();
     }
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(upgrade) => upgrade,
-        Err(rejection) => return rejection.into_response(),
+    if parts
+        .headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .map(|v| v.as_bytes())
+        != Some(b"13")
+    {
+        return upgrade_required(); // says which version we speak
+    }
+    let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
+        return bad_request("Sec-WebSocket-Key is missing");
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return bad_request("this connection cannot be upgraded (HTTP/1.1 is required)");
     };
     let client = parts
         .extensions
@@ -139,7 +140,7 @@ async fn handshake<T: Hooks>(
         Ok(Err(refusal)) => return refusal,
         Err(_) => return hook_panicked("handshake", &request),
     }
-    let mut upgrade = configure(upgrade, &T::LIMITS);
+    let mut protocol = None;
     if T::HAS_SUBPROTOCOL && !request.subprotocols().is_empty() {
         let chosen = match AssertUnwindSafe(handler.__subprotocol(&request, &mut ex))
             .catch_unwind()
@@ -149,25 +150,61 @@ async fn handshake<T: Hooks>(
             Err(_) => return hook_panicked("subprotocol", &request),
         };
         if let Some(chosen) = chosen {
-            let offered = request.subprotocols().contains(&chosen);
-            let value = HeaderValue::from_str(&chosen);
-            match (offered, value) {
-                (true, Ok(value)) => upgrade.set_selected_protocol(value),
+            match HeaderValue::from_str(&chosen) {
+                Ok(value) if request.subprotocols().contains(&chosen) => protocol = Some(value),
                 _ => {
-                    return (
-                        StatusCode::BAD_REQUEST,
-                        format!(
-                        "400 Bad Request: subprotocol `{chosen}` was not offered by the client\n"
-                    ),
-                    )
-                        .into_response()
+                    return bad_request(&format!(
+                        "subprotocol `{chosen}` was not offered by the client"
+                    ))
                 }
             }
             request.subprotocol = Some(chosen);
         }
     }
-    let (socket, rx) = Socket::new(T::LIMITS.write_limit);
-    upgrade
-        .on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |ws| connection::run(ws, handler, request, ex, socket, rx, runtime))
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    let accept =
+        HeaderValue::from_str(&accept_key(key.as_bytes())).expect("base64 is a header value");
+    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(protocol) = protocol {
+        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
+    }
+    let limits = T::LIMITS;
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => return tracing::debug!(%error, "upgrade failed"),
+        };
+        let engine = Engine::new(upgraded, limits.max_size, limits.read_limit);
+        let (socket, rx) = Socket::new(limits.write_limit);
+        connection::run::<T>(engine, handler, request, ex, socket, rx, runtime).await;
+    });
+    response
+}
+
+/// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
+fn accept_key(key: &[u8]) -> String {
+    use sha1::Digest;
+    let mut sha1 = sha1::Sha1::new();
+    sha1.update(key);
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+}
+
+fn bad_request(why: &str) -> Response {
+    (StatusCode::BAD_REQUEST, format!("400 Bad Request: {why}\n")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn accept_key_matches_rfc_6455() {
+        // The example of RFC 6455 §1.3.
+        assert_eq!(
+            super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
+            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+        );
+    }
 }
