@@ -177,8 +177,9 @@ async fn wait_for(tag: &str, want: (u32, u32)) {
     while counts(tag) != want {
         assert!(
             Instant::now() < deadline,
-            "{tag}: (connection, disconnection) = {:?}, want {want:?}",
-            counts(tag)
+            "{tag}: (connection, disconnection) = {:?}, want {want:?}; all: {:?}",
+            counts(tag),
+            SEEN.lock().unwrap()
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }

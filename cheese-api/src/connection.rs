@@ -25,7 +25,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::futures::OwnedNotified;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -71,8 +70,6 @@ pub(crate) struct Io {
     ping: Option<(u32, Instant)>,
     pings_sent: u32,
     close_deadline: Option<Pin<Box<Sleep>>>,
-    /// Fires when the app starts shutting down.
-    shutdown: Pin<Box<OwnedNotified>>,
     /// The close code of the connection, for the log: the peer's, or ours.
     pub(crate) close_code: Option<u16>,
 }
@@ -83,10 +80,8 @@ impl Io {
         rx: UnboundedReceiver<Command>,
         shared: Arc<Shared>,
         limits: &Limits,
-        runtime: &Runtime,
+        draining: bool,
     ) -> Io {
-        let mut shutdown = Box::pin(runtime.shutdown.clone().notified_owned());
-        shutdown.as_mut().enable();
         let mut io = Io {
             engine: Some(engine),
             rx,
@@ -106,10 +101,9 @@ impl Io {
             ping: None,
             pings_sent: 0,
             close_deadline: None,
-            shutdown,
             close_code: None,
         };
-        if runtime.is_draining() {
+        if draining {
             io.start_close(1001, "server shutting down");
         }
         io
@@ -352,9 +346,6 @@ impl Io {
         if self.state != State::Open {
             return;
         }
-        if self.shutdown.as_mut().poll(cx).is_ready() {
-            return self.start_close(1001, "server shutting down");
-        }
         if let Some(deadline) = self.pong_deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
                 return self.start_close(1011, "keepalive ping timeout");
@@ -452,9 +443,9 @@ pub(crate) async fn run<T: Hooks>(
     rx: UnboundedReceiver<Command>,
     runtime: Arc<Runtime>,
 ) {
-    let _live = runtime.track();
+    let (_live, draining) = runtime.track(&socket);
     let limits = T::LIMITS;
-    let mut io = Io::new(engine, rx, socket.shared.clone(), &limits, &runtime);
+    let mut io = Io::new(engine, rx, socket.shared.clone(), &limits, draining);
     let started = std::time::Instant::now();
     let id = socket.id();
     tracing::info!(id, client = ?request.client(), path = request.path(), subprotocol = request.subprotocol(), "connected");

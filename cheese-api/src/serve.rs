@@ -12,7 +12,9 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use crate::socket::Socket;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -22,8 +24,9 @@ use tower::ServiceExt;
 /// State shared by an app's routes and connections.
 pub(crate) struct Runtime {
     pub(crate) draining: AtomicBool,
-    /// Woken (all waiters) when draining starts.
-    pub(crate) shutdown: Arc<Notify>,
+    /// Every open connection (taken at connect and disconnect only, never
+    /// per message): shutdown closes each with 1001.
+    sockets: Mutex<HashMap<u64, Socket>>,
     live: AtomicUsize,
     idle: Notify,
     pub(crate) handshake_timeout: Duration,
@@ -33,7 +36,7 @@ impl Runtime {
     pub(crate) fn new(handshake_timeout: Duration) -> Runtime {
         Runtime {
             draining: AtomicBool::new(false),
-            shutdown: Arc::new(Notify::new()),
+            sockets: Mutex::new(HashMap::new()),
             live: AtomicUsize::new(0),
             idle: Notify::new(),
             handshake_timeout,
@@ -41,19 +44,27 @@ impl Runtime {
     }
 
     pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::Acquire)
+        self.draining.load(Ordering::SeqCst)
     }
 
     /// Counts a connection as open until the guard drops (after its
-    /// `disconnection` ran, or if its task panicked).
-    pub(crate) fn track(self: &Arc<Self>) -> LiveGuard {
+    /// `disconnection` ran, or if its task panicked), and says whether the
+    /// app is already draining: then the caller closes with 1001 at once.
+    pub(crate) fn track(self: &Arc<Self>, socket: &Socket) -> (LiveGuard, bool) {
         self.live.fetch_add(1, Ordering::AcqRel);
-        LiveGuard(self.clone())
+        self.sockets.lock().unwrap().insert(socket.id(), socket.clone());
+        // Registered before the check: either shutdown's sweep sees this
+        // socket, or this check sees the flag.
+        let draining = self.is_draining();
+        (LiveGuard { runtime: self.clone(), id: socket.id() }, draining)
     }
 
     fn begin_drain(&self) {
-        self.draining.store(true, Ordering::Release);
-        self.shutdown.notify_waiters();
+        self.draining.store(true, Ordering::SeqCst);
+        let sockets: Vec<Socket> = self.sockets.lock().unwrap().values().cloned().collect();
+        for socket in sockets {
+            socket.close_now(1001, "server shutting down");
+        }
     }
 
     async fn wait_idle(&self) {
@@ -69,12 +80,16 @@ impl Runtime {
     }
 }
 
-pub(crate) struct LiveGuard(Arc<Runtime>);
+pub(crate) struct LiveGuard {
+    runtime: Arc<Runtime>,
+    id: u64,
+}
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        if self.0.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.0.idle.notify_waiters();
+        self.runtime.sockets.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        if self.runtime.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.runtime.idle.notify_waiters();
         }
     }
 }

@@ -196,6 +196,16 @@ impl Socket {
     }
 }
 
+impl Socket {
+    /// Queues a close the server decided on (shutdown); no-op once closing.
+    pub(crate) fn close_now(&self, code: u16, reason: &str) {
+        if !self.shared.closing.swap(true, Ordering::AcqRel) {
+            self.shared.drained.notify_waiters();
+            let _ = self.shared.tx.send(Command::Close(code, reason.to_owned()));
+        }
+    }
+}
+
 /// Checks a close code and reason against RFC 6455.
 pub(crate) fn validate_close(code: u16, reason: &str) -> Result<(), SendError> {
     let code_ok = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
