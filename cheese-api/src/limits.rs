@@ -54,8 +54,11 @@ pub struct Limits {
     /// server stops reading the socket, so TCP slows the client down.
     /// Default: 2^5; `None`: unbounded. `websockets`: `max_queue`.
     pub max_queue: Option<usize>,
-    /// Bytes read from the socket ahead of parsing (read buffer high-water
-    /// mark). Default: 2^16. `websockets`: `read_limit`.
+    /// The largest read the engine makes between frames, ahead of parsing
+    /// (reads start at `min(4 KiB, read_limit)`; once a frame's header is
+    /// read, the read has room for the whole frame, which `max_size`
+    /// bounds). An idle connection keeps no read buffer.
+    /// Default: 2^16. `websockets`: `read_limit`.
     pub read_limit: usize,
     /// Outgoing buffer high-water mark in bytes: `send` waits while more than
     /// this is queued for the client. Default: 2^16. `websockets`: `write_limit`.
