@@ -80,6 +80,7 @@ pub struct App {
     host: Option<String>,
     port: Option<u16>,
     runtime: Arc<Runtime>,
+    handshake_timeout: std::time::Duration,
     stop: Arc<tokio::sync::Notify>,
 }
 
@@ -117,7 +118,8 @@ impl App {
             extra: Router::new(),
             host: None,
             port: None,
-            runtime: Arc::new(Runtime::new(Self::DEFAULT_HANDSHAKE_TIMEOUT)),
+            runtime: Arc::new(Runtime::new()),
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             stop: Arc::new(tokio::sync::Notify::new()),
         }
     }
@@ -176,7 +178,21 @@ impl App {
     /// bounds its whole handshake). A slower client is disconnected with no
     /// response. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT).
     pub fn handshake_timeout(mut self, timeout: std::time::Duration) -> App {
-        self.runtime = Arc::new(Runtime::new(timeout));
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// The app's [`Hub`](crate::Hub): rooms and broadcast, for code outside
+    /// hooks (an axum handler can also take `Hub` as an extractor).
+    pub fn hub(&self) -> crate::Hub {
+        self.runtime.hub.clone()
+    }
+
+    /// Links this app's rooms to other nodes through `backplane`, such as
+    /// [`MemoryBackplane`](crate::MemoryBackplane) or, with the `redis`
+    /// feature, `RedisBackplane`.
+    pub fn backplane(self, backplane: impl crate::Backplane) -> App {
+        self.runtime.hub.set_backplane(Arc::new(backplane));
         self
     }
 
@@ -258,7 +274,9 @@ impl App {
             }
             router = router.route(&path, handler);
         }
-        router.merge(self.extra.clone())
+        router
+            .merge(self.extra.clone())
+            .layer(axum::Extension(self.runtime.hub.clone()))
     }
 
     /// Serves the app on `listener` until Ctrl-C, SIGTERM or
@@ -276,7 +294,15 @@ impl App {
             .unwrap_or(crate::Limits::DEFAULT_CLOSE_TIMEOUT);
         // Closing handshakes, then a margin for `disconnection` hooks.
         let drain = longest_close + std::time::Duration::from_secs(5);
-        crate::serve::serve(listener, router, self.runtime, self.stop, drain).await
+        crate::serve::serve(
+            listener,
+            router,
+            self.runtime,
+            self.stop,
+            self.handshake_timeout,
+            drain,
+        )
+        .await
     }
 
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by

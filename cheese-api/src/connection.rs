@@ -443,7 +443,7 @@ pub(crate) async fn run<T: Hooks>(
     rx: UnboundedReceiver<Command>,
     runtime: Arc<Runtime>,
 ) {
-    let (_live, draining) = runtime.track(&socket);
+    let (_live, draining) = runtime.track(&socket, T::PATH);
     let limits = T::LIMITS;
     let mut io = Io::new(engine, rx, socket.shared.clone(), &limits, draining);
     let started = std::time::Instant::now();

@@ -83,9 +83,11 @@
 #![allow(clippy::result_large_err)]
 
 mod app;
+mod backplane;
 mod connection;
 mod engine;
 mod frame;
+mod hub;
 mod limits;
 mod message;
 mod request;
@@ -96,7 +98,9 @@ mod socket;
 mod upgrade;
 
 pub use app::App;
+pub use backplane::{Backplane, Envelope, MemoryBackplane, Target};
 pub use cheese_api_macros::websocket;
+pub use hub::{Hub, Recipients};
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
@@ -111,7 +115,7 @@ pub use bytes::Bytes;
 /// Everything a handler file needs: `use cheese_api::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        websocket, App, Json, Limits, Message, Request, SendError, Socket, WebsocketServer,
+        websocket, App, Hub, Json, Limits, Message, Request, SendError, Socket, WebsocketServer,
     };
     pub use axum::extract::Query;
     pub use axum::http::StatusCode;

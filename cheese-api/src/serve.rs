@@ -7,14 +7,14 @@
 //! the loop stops accepting, new upgrades get 503, every open connection is
 //! closed with 1001, and the loop returns once every `disconnection` ran.
 
+use crate::hub::Hub;
+use crate::socket::Socket;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use crate::socket::Socket;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
@@ -24,22 +24,20 @@ use tower::ServiceExt;
 /// State shared by an app's routes and connections.
 pub(crate) struct Runtime {
     pub(crate) draining: AtomicBool,
-    /// Every open connection (taken at connect and disconnect only, never
-    /// per message): shutdown closes each with 1001.
-    sockets: Mutex<HashMap<u64, Socket>>,
+    /// Every open connection and its rooms (locked at connect, disconnect
+    /// and broadcast, never per message): shutdown closes each with 1001.
+    pub(crate) hub: Hub,
     live: AtomicUsize,
     idle: Notify,
-    pub(crate) handshake_timeout: Duration,
 }
 
 impl Runtime {
-    pub(crate) fn new(handshake_timeout: Duration) -> Runtime {
+    pub(crate) fn new() -> Runtime {
         Runtime {
             draining: AtomicBool::new(false),
-            sockets: Mutex::new(HashMap::new()),
+            hub: Hub::new(),
             live: AtomicUsize::new(0),
             idle: Notify::new(),
-            handshake_timeout,
         }
     }
 
@@ -50,19 +48,29 @@ impl Runtime {
     /// Counts a connection as open until the guard drops (after its
     /// `disconnection` ran, or if its task panicked), and says whether the
     /// app is already draining: then the caller closes with 1001 at once.
-    pub(crate) fn track(self: &Arc<Self>, socket: &Socket) -> (LiveGuard, bool) {
+    pub(crate) fn track(
+        self: &Arc<Self>,
+        socket: &Socket,
+        route: &'static str,
+    ) -> (LiveGuard, bool) {
         self.live.fetch_add(1, Ordering::AcqRel);
-        self.sockets.lock().unwrap().insert(socket.id(), socket.clone());
+        self.hub.register(socket, route);
         // Registered before the check: either shutdown's sweep sees this
         // socket, or this check sees the flag.
         let draining = self.is_draining();
-        (LiveGuard { runtime: self.clone(), id: socket.id() }, draining)
+        (
+            LiveGuard {
+                runtime: self.clone(),
+                socket: socket.clone(),
+                route,
+            },
+            draining,
+        )
     }
 
     fn begin_drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
-        let sockets: Vec<Socket> = self.sockets.lock().unwrap().values().cloned().collect();
-        for socket in sockets {
+        for socket in self.hub.all_sockets() {
             socket.close_now(1001, "server shutting down");
         }
     }
@@ -82,12 +90,13 @@ impl Runtime {
 
 pub(crate) struct LiveGuard {
     runtime: Arc<Runtime>,
-    id: u64,
+    socket: Socket,
+    route: &'static str,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.runtime.sockets.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.id);
+        self.runtime.hub.unregister(&self.socket, self.route);
         if self.runtime.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.runtime.idle.notify_waiters();
         }
@@ -152,6 +161,7 @@ pub(crate) async fn serve(
     router: Router,
     runtime: Arc<Runtime>,
     stop: Arc<Notify>,
+    header_timeout: Duration,
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
     let stopped = async {
@@ -174,7 +184,6 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
-        let header_timeout = runtime.handshake_timeout;
         tokio::spawn(async move {
             let accepted = Accepted {
                 at: Instant::now(),

@@ -75,6 +75,22 @@ pub trait WebsocketServer: Default + Send + 'static {
         }
     }
 
+    /// The app's [`Hub`](crate::Hub): send to rooms, routes and sockets.
+    /// Inside a hook only.
+    fn hub(&self) -> crate::Hub {
+        self.socket().hub()
+    }
+
+    /// Joins `room` (left automatically on disconnect). Inside a hook only.
+    fn join(&self, room: &str) {
+        self.socket().join(room);
+    }
+
+    /// Leaves `room`. Inside a hook only.
+    fn leave(&self, room: &str) {
+        self.socket().leave(room);
+    }
+
     /// A cloneable handle to this connection for spawned tasks.
     ///
     /// # Panics

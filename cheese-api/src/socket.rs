@@ -7,10 +7,11 @@
 //! outgoing queue and its driver writes them, batching whatever is queued
 //! into one flush.
 
+use crate::hub::{Hub, Offer};
 use crate::message::{IntoMessage, Message};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
@@ -68,6 +69,9 @@ pub(crate) struct Shared {
     pub(crate) write_limit: usize,
     /// Last ping round trip in microseconds (0: none yet).
     pub(crate) latency_us: AtomicU64,
+    pub(crate) hub: Hub,
+    /// The rooms this connection joined (left on disconnect).
+    rooms: Mutex<Vec<String>>,
 }
 
 /// A handle to one connection: `Clone + Send + Sync + 'static`.
@@ -106,16 +110,19 @@ impl fmt::Debug for Socket {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Socket {
-    pub(crate) fn new(write_limit: usize) -> (Socket, mpsc::UnboundedReceiver<Command>) {
+    pub(crate) fn new(write_limit: usize, hub: Hub) -> (Socket, mpsc::UnboundedReceiver<Command>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let shared = Shared {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            // Unique across nodes: the hub's node id above a local counter.
+            id: (hub.node() << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
             tx,
             queued: AtomicUsize::new(0),
             drained: Notify::new(),
             closing: AtomicBool::new(false),
             write_limit,
             latency_us: AtomicU64::new(0),
+            hub,
+            rooms: Mutex::new(Vec::new()),
         };
         (
             Socket {
@@ -197,6 +204,56 @@ impl Socket {
 }
 
 impl Socket {
+    /// Joins `room` (on this node; sends to the room reach every node).
+    pub fn join(&self, room: &str) {
+        let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !rooms.iter().any(|r| r == room) {
+            rooms.push(room.to_owned());
+            self.shared.hub.join(self, room);
+        }
+    }
+
+    /// Leaves `room`; rooms are left automatically on disconnect.
+    pub fn leave(&self, room: &str) {
+        let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = rooms.iter().position(|r| r == room) {
+            rooms.swap_remove(at);
+            self.shared.hub.leave(self, room);
+        }
+    }
+
+    /// The rooms this connection is in.
+    pub fn rooms(&self) -> Vec<String> {
+        self.shared
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The app's [`Hub`], to send to rooms, routes and other sockets.
+    pub fn hub(&self) -> Hub {
+        self.shared.hub.clone()
+    }
+
+    /// A broadcast's delivery: never waits; a receiver whose queue is
+    /// already over [`broadcast_limit`] is closed with 1013.
+    pub(crate) fn offer(&self, message: Message) -> Offer {
+        let shared = &self.shared;
+        if self.is_closed() {
+            return Offer::Closed;
+        }
+        if shared.queued.load(Ordering::Acquire) > broadcast_limit(shared.write_limit) {
+            self.close_now(1013, "too slow: outgoing queue full");
+            return Offer::TooSlow;
+        }
+        shared.queued.fetch_add(message.len(), Ordering::AcqRel);
+        match shared.tx.send(Command::Send(message)) {
+            Ok(()) => Offer::Queued,
+            Err(_) => Offer::Closed,
+        }
+    }
+
     /// Queues a close the server decided on (shutdown); no-op once closing.
     pub(crate) fn close_now(&self, code: u16, reason: &str) {
         if !self.shared.closing.swap(true, Ordering::AcqRel) {
@@ -204,6 +261,13 @@ impl Socket {
             let _ = self.shared.tx.send(Command::Close(code, reason.to_owned()));
         }
     }
+}
+
+/// How far behind a receiver of broadcasts may fall before it is closed
+/// with 1013: 16 × `write_limit`, at least 1 MiB, so a burst of broadcasts
+/// is absorbed while a stalled reader is cut off with bounded memory.
+pub(crate) fn broadcast_limit(write_limit: usize) -> usize {
+    write_limit.saturating_mul(16).max(1 << 20)
 }
 
 /// Checks a close code and reason against RFC 6455.

@@ -178,7 +178,7 @@ async fn handshake<T: Hooks>(
             Err(error) => return tracing::debug!(%error, "upgrade failed"),
         };
         let engine = Engine::new(upgraded, limits.max_size, limits.read_limit);
-        let (socket, rx) = Socket::new(limits.write_limit);
+        let (socket, rx) = Socket::new(limits.write_limit, runtime.hub.clone());
         connection::run::<T>(engine, handler, request, ex, socket, rx, runtime).await;
     });
     response

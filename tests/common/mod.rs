@@ -421,3 +421,29 @@ pub async fn connect_with_buffers(addr: SocketAddr, path: &str, bytes: u32) -> C
         Err(_) => panic!("connect {path}: timed out"),
     }
 }
+
+/// A plain HTTP POST; returns the status and body.
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    tokio::time::timeout(TIMEOUT, s.read_to_string(&mut out))
+        .await
+        .expect("HTTP answer in time")
+        .unwrap();
+    let status = out
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}

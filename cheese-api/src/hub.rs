@@ -1,0 +1,304 @@
+//! Rooms and broadcast: every connection belongs to its route's group, may
+//! join named rooms, and can be reached by id, from a hook, a spawned task
+//! or a plain HTTP handler of the same app.
+//!
+//! A broadcast converts its message once and hands every receiver the same
+//! bytes. It never waits: a receiver whose outgoing queue is already more
+//! than 16 × its route's `write_limit` (at least 1 MiB) behind is too slow to
+//! keep up and is closed with 1013 ("try again later") instead of growing
+//! memory or slowing the others; [`Hub::slow_closes`] counts them.
+//! With a [`Backplane`](crate::Backplane) the same sends reach the members on
+//! every node.
+
+use crate::backplane::{Backplane, Envelope, Target};
+use crate::message::{IntoMessage, Message};
+use crate::socket::{SendError, Socket};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+type Members = HashMap<u64, Socket>;
+
+#[derive(Default)]
+struct Registry {
+    sockets: Members,
+    rooms: HashMap<String, Members>,
+    routes: HashMap<String, Members>,
+}
+
+pub(crate) struct HubInner {
+    registry: Mutex<Registry>,
+    backplane: Mutex<Option<Arc<dyn Backplane>>>,
+    pub(crate) node: u64,
+    slow_closes: AtomicU64,
+}
+
+/// The app's rooms: send to a route's connections, a room or given sockets,
+/// on this node and (with a backplane) on every node.
+///
+/// Get it with `self.hub()` in a hook, [`Socket::hub`] anywhere, or as an
+/// extractor in an axum handler served by the same app.
+///
+/// ```
+/// use cheese_api::prelude::*;
+///
+/// #[derive(Default)]
+/// struct Chat;
+///
+/// #[websocket("/chat/<room:str>")]
+/// impl Chat {
+///     async fn connection(&mut self, room: String) {
+///         self.join(&room);
+///     }
+///     async fn message(&mut self, message: String, room: String) {
+///         // One serialization, shared by every member of the room.
+///         let _ = self.hub().to_room(&room).send(Json(serde_json::json!({ "text": message })));
+///     }
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Hub {
+    pub(crate) inner: Arc<HubInner>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("node", &self.inner.node)
+            .finish()
+    }
+}
+
+/// Where a send goes; made by [`Hub::to_room`], [`Hub::to_route`] and
+/// [`Hub::to_sockets`].
+#[derive(Debug, Clone)]
+pub struct Recipients {
+    hub: Hub,
+    target: Target,
+    except: Option<u64>,
+}
+
+fn node_id() -> u64 {
+    // Distinct per process without a random-number crate: time and pid.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    let mixed = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9E37_79B9_7F4A_7C15;
+    mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40 // 24 bits
+}
+
+impl Default for Hub {
+    fn default() -> Self {
+        Hub::new()
+    }
+}
+
+impl Hub {
+    pub(crate) fn new() -> Hub {
+        Hub {
+            inner: Arc::new(HubInner {
+                registry: Mutex::new(Registry::default()),
+                backplane: Mutex::new(None),
+                node: node_id(),
+                slow_closes: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry> {
+        // A panic while holding the lock cannot leave the maps half-updated
+        // (every update is one insert or remove), so poisoning is ignored.
+        self.inner
+            .registry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        *self
+            .inner
+            .backplane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(backplane.clone());
+        backplane.start(self.clone());
+    }
+
+    /// This node's id: the high bits of every socket id made here.
+    pub fn node(&self) -> u64 {
+        self.inner.node
+    }
+
+    /// Everyone connected to the route with this pattern, as written in its
+    /// attribute (`"/chat"`, `"/room/<name:str>"`).
+    pub fn to_route(&self, pattern: &str) -> Recipients {
+        self.recipients(Target::Route(pattern.to_owned()))
+    }
+
+    /// The members of a room.
+    pub fn to_room(&self, room: &str) -> Recipients {
+        self.recipients(Target::Room(room.to_owned()))
+    }
+
+    /// The given sockets (by [`Socket::id`]), wherever they are connected.
+    pub fn to_sockets(&self, ids: &[u64]) -> Recipients {
+        self.recipients(Target::Sockets(ids.to_vec()))
+    }
+
+    fn recipients(&self, target: Target) -> Recipients {
+        Recipients {
+            hub: self.clone(),
+            target,
+            except: None,
+        }
+    }
+
+    /// Members of `room` connected to this node.
+    pub fn room_size(&self, room: &str) -> usize {
+        self.registry().rooms.get(room).map_or(0, HashMap::len)
+    }
+
+    /// Connections of the route `pattern` on this node.
+    pub fn route_size(&self, pattern: &str) -> usize {
+        self.registry().routes.get(pattern).map_or(0, HashMap::len)
+    }
+
+    /// Open connections on this node.
+    pub fn connections(&self) -> usize {
+        self.registry().sockets.len()
+    }
+
+    /// Connections closed with 1013 because they could not keep up with
+    /// broadcasts.
+    pub fn slow_closes(&self) -> u64 {
+        self.inner.slow_closes.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn register(&self, socket: &Socket, route: &str) {
+        let mut r = self.registry();
+        r.sockets.insert(socket.id(), socket.clone());
+        r.routes
+            .entry(route.to_owned())
+            .or_default()
+            .insert(socket.id(), socket.clone());
+    }
+
+    pub(crate) fn unregister(&self, socket: &Socket, route: &str) {
+        let rooms = socket.rooms();
+        let mut r = self.registry();
+        r.sockets.remove(&socket.id());
+        remove_member(&mut r.routes, route, socket.id());
+        for room in rooms {
+            remove_member(&mut r.rooms, &room, socket.id());
+        }
+    }
+
+    pub(crate) fn join(&self, socket: &Socket, room: &str) {
+        self.registry()
+            .rooms
+            .entry(room.to_owned())
+            .or_default()
+            .insert(socket.id(), socket.clone());
+    }
+
+    pub(crate) fn leave(&self, socket: &Socket, room: &str) {
+        remove_member(&mut self.registry().rooms, room, socket.id());
+    }
+
+    pub(crate) fn all_sockets(&self) -> Vec<Socket> {
+        self.registry().sockets.values().cloned().collect()
+    }
+
+    /// Delivers to this node's members of `target`; returns how many got it.
+    /// Called for local sends and by backplanes for messages from elsewhere.
+    pub fn deliver(&self, target: &Target, message: &Message, except: Option<u64>) -> usize {
+        let receivers: Vec<Socket> = {
+            let r = self.registry();
+            match target {
+                Target::Room(room) => r.rooms.get(room).map(|m| m.values().cloned().collect()),
+                Target::Route(route) => r.routes.get(route).map(|m| m.values().cloned().collect()),
+                Target::Sockets(ids) => Some(
+                    ids.iter()
+                        .filter_map(|id| r.sockets.get(id).cloned())
+                        .collect(),
+                ),
+            }
+            .unwrap_or_default()
+        };
+        let mut delivered = 0;
+        for socket in receivers {
+            if Some(socket.id()) == except {
+                continue;
+            }
+            match socket.offer(message.clone()) {
+                Offer::Queued => delivered += 1,
+                Offer::Closed => {}
+                Offer::TooSlow => {
+                    self.inner.slow_closes.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        id = socket.id(),
+                        "closing a connection that cannot keep up with broadcasts (1013)"
+                    );
+                }
+            }
+        }
+        delivered
+    }
+}
+
+fn remove_member(groups: &mut HashMap<String, Members>, name: &str, id: u64) {
+    if let Some(members) = groups.get_mut(name) {
+        members.remove(&id);
+        if members.is_empty() {
+            groups.remove(name);
+        }
+    }
+}
+
+/// What a broadcast did to one receiver.
+pub(crate) enum Offer {
+    Queued,
+    Closed,
+    TooSlow,
+}
+
+impl Recipients {
+    /// Leaves out one socket (typically the sender).
+    pub fn except(mut self, id: u64) -> Recipients {
+        self.except = Some(id);
+        self
+    }
+
+    /// Sends to every recipient without waiting; returns how many on this
+    /// node got it queued. The message is converted (JSON serialized) once.
+    pub fn send(&self, message: impl IntoMessage) -> Result<usize, SendError> {
+        let message = message.into_message().map_err(SendError::Json)?;
+        let delivered = self.hub.deliver(&self.target, &message, self.except);
+        let backplane = self
+            .hub
+            .inner
+            .backplane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if let Some(backplane) = backplane {
+            backplane.publish(Envelope {
+                origin: self.hub.inner.node,
+                target: self.target.clone(),
+                except: self.except,
+                message,
+            });
+        }
+        Ok(delivered)
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Hub {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(parts.extensions.get::<Hub>().cloned().unwrap_or_default())
+    }
+}

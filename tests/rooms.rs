@@ -1,0 +1,289 @@
+//! Issue 5 on one node: route groups, rooms, sends by socket id, from a
+//! hook, a spawned task or a plain HTTP handler; one serialization per
+//! broadcast; slow receivers closed with 1013; nodes linked by a backplane.
+
+mod common;
+use common::*;
+
+use cheese_api::prelude::*;
+use cheese_api::MemoryBackplane;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+const QUIET: Duration = Duration::from_millis(200);
+
+/// `join ROOM`, `leave ROOM`, `say ROOM TEXT`, `route TEXT`, `to ID TEXT`,
+/// `id`, `size ROOM`, `others ROOM TEXT`.
+#[derive(Default)]
+struct Chat;
+
+#[websocket("/chat")]
+impl Chat {
+    async fn message(&mut self, message: String) {
+        let mut words = message.splitn(3, ' ');
+        let (cmd, a, b) = (
+            words.next().unwrap(),
+            words.next().unwrap_or(""),
+            words.next().unwrap_or(""),
+        );
+        let hub = self.hub();
+        match cmd {
+            "join" => self.join(a),
+            "leave" => self.leave(a),
+            "say" => {
+                hub.to_room(a).send(b.to_owned()).unwrap();
+            }
+            "others" => {
+                hub.to_room(a)
+                    .except(self.socket().id())
+                    .send(b.to_owned())
+                    .unwrap();
+            }
+            "route" => {
+                hub.to_route("/chat").send(a.to_owned()).unwrap();
+            }
+            "to" => {
+                hub.to_sockets(&[a.parse().unwrap()])
+                    .send(b.to_owned())
+                    .unwrap();
+            }
+            "id" => {
+                let _ = self.send(self.socket().id().to_string()).await;
+            }
+            "size" => {
+                let _ = self.send(hub.room_size(a).to_string()).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[derive(Default)]
+struct Other;
+
+#[websocket("/other")]
+impl Other {}
+
+fn app() -> App {
+    App::empty().websocket::<Chat>().websocket::<Other>()
+}
+
+async fn command(ws: &mut Client, text: &str) {
+    send_text(ws, text).await;
+}
+
+/// Sends `id` and reads the answer.
+async fn id_of(ws: &mut Client) -> u64 {
+    command(ws, "id").await;
+    recv_text(ws).await.parse().unwrap()
+}
+
+#[tokio::test]
+async fn send_to_every_connection_of_a_route() {
+    let addr = start(app()).await;
+    let mut a = connect(addr, "/chat").await;
+    let mut b = connect(addr, "/chat").await;
+    let mut other = connect(addr, "/other").await;
+    id_of(&mut b).await; // b is registered
+    command(&mut a, "route hello-route").await;
+    assert_eq!(recv_text(&mut a).await, "hello-route");
+    assert_eq!(recv_text(&mut b).await, "hello-route");
+    expect_silence(&mut other, QUIET).await;
+    expect_silence(&mut a, Duration::from_millis(10)).await;
+}
+
+#[tokio::test]
+async fn rooms_join_leave_size_and_left_on_disconnect() {
+    let addr = start(app()).await;
+    let mut a = connect(addr, "/chat").await;
+    let mut b = connect(addr, "/chat").await;
+    let mut c = connect(addr, "/chat").await;
+    command(&mut a, "join cheese").await;
+    command(&mut b, "join cheese").await;
+    command(&mut c, "size cheese").await;
+    assert_eq!(recv_text(&mut c).await, "2");
+    command(&mut c, "say cheese brie").await;
+    assert_eq!(recv_text(&mut a).await, "brie");
+    assert_eq!(recv_text(&mut b).await, "brie");
+    expect_silence(&mut c, QUIET).await; // not a member
+    command(&mut b, "leave cheese").await;
+    command(&mut a, "others cheese gouda").await; // a is the only member, and excluded
+    command(&mut c, "say cheese feta").await;
+    assert_eq!(recv_text(&mut a).await, "feta");
+    expect_silence(&mut a, QUIET).await;
+    expect_silence(&mut b, Duration::from_millis(10)).await;
+    // Disconnecting leaves every room.
+    a.close(None).await.unwrap();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        command(&mut c, "size cheese").await;
+        if recv_text(&mut c).await == "0" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "room not left on disconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn send_to_given_socket_ids() {
+    let addr = start(app()).await;
+    let mut a = connect(addr, "/chat").await;
+    let mut b = connect(addr, "/chat").await;
+    let b_id = id_of(&mut b).await;
+    command(&mut a, &format!("to {b_id} just-you")).await;
+    assert_eq!(recv_text(&mut b).await, "just-you");
+    expect_silence(&mut a, QUIET).await;
+}
+
+#[tokio::test]
+async fn send_from_a_plain_http_handler_and_a_spawned_task() {
+    use axum::routing::post;
+    let app =
+        app().merge(
+            axum::Router::new().route(
+                "/notify/{room}",
+                post(
+                    |hub: Hub,
+                     axum::extract::Path(room): axum::extract::Path<String>,
+                     body: String| async move {
+                        hub.to_room(&room).send(body).unwrap().to_string()
+                    },
+                ),
+            ),
+        );
+    let hub = app.hub();
+    let addr = start(app).await;
+    let mut a = connect(addr, "/chat").await;
+    command(&mut a, "join news").await;
+    command(&mut a, "size news").await;
+    assert_eq!(recv_text(&mut a).await, "1");
+    // HTTP handler.
+    let (status, delivered) = http_post(addr, "/notify/news", "extra extra").await;
+    assert_eq!((status, delivered.as_str()), (200, "1"));
+    assert_eq!(recv_text(&mut a).await, "extra extra");
+    // A spawned task holding the app's hub.
+    tokio::spawn(async move { hub.to_room("news").send("from a task").unwrap() })
+        .await
+        .unwrap();
+    assert_eq!(recv_text(&mut a).await, "from a task");
+}
+
+static SERIALIZED: AtomicUsize = AtomicUsize::new(0);
+
+struct Counted;
+
+impl serde::Serialize for Counted {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        SERIALIZED.fetch_add(1, Ordering::SeqCst);
+        s.serialize_str("counted")
+    }
+}
+
+#[tokio::test]
+async fn a_broadcast_is_serialized_once_and_json_goes_out_as_text() {
+    let app = app();
+    let hub = app.hub();
+    let addr = start(app).await;
+    let mut clients = Vec::new();
+    for _ in 0..5 {
+        let mut ws = connect(addr, "/chat").await;
+        command(&mut ws, "join json").await;
+        clients.push(ws);
+    }
+    command(&mut clients[0], "size json").await;
+    assert_eq!(recv_text(&mut clients[0]).await, "5");
+    assert_eq!(hub.to_room("json").send(Json(Counted)).unwrap(), 5);
+    for ws in &mut clients {
+        assert_eq!(recv(ws).await, WsMessage::text("\"counted\""));
+    }
+    assert_eq!(SERIALIZED.load(Ordering::SeqCst), 1);
+}
+
+#[derive(Default)]
+struct Feed;
+
+#[websocket("/feed", write_limit = 4096)]
+impl Feed {
+    async fn connection(&mut self) {
+        self.join("feed");
+        let _ = self.send("joined").await;
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_cannot_keep_up_is_closed_1013_and_does_not_slow_the_others() {
+    let app = App::empty().websocket::<Feed>();
+    let hub = app.hub();
+    let addr = start_with_buffers(app, 16 * 1024).await;
+    let mut fast = connect(addr, "/feed").await;
+    let mut slow = connect_with_buffers(addr, "/feed", 16 * 1024).await;
+    assert_eq!(recv_text(&mut fast).await, "joined");
+    assert_eq!(recv_text(&mut slow).await, "joined");
+    const COUNT: usize = 2000;
+    let payload = "x".repeat(1024);
+    // The slow client reads nothing while 2 MiB are broadcast (its limit is
+    // 16 × write_limit, at least 1 MiB); the fast one reads all.
+    let reader = tokio::spawn(async move {
+        for i in 0..COUNT {
+            let text = recv_text(&mut fast).await;
+            assert_eq!(text.len(), 1024 + i.to_string().len() + 1, "message {i}");
+        }
+        fast
+    });
+    for i in 0..COUNT {
+        hub.to_room("feed").send(format!("{i} {payload}")).unwrap();
+        if i % 50 == 0 {
+            tokio::task::yield_now().await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let mut fast = tokio::time::timeout(TIMEOUT, reader)
+        .await
+        .expect("fast client kept up")
+        .unwrap();
+    assert_eq!(hub.slow_closes(), 1);
+    // The slow one gets what fit in its queue, then 1013.
+    let mut got = 0;
+    loop {
+        match recv(&mut slow).await {
+            WsMessage::Text(_) => got += 1,
+            WsMessage::Close(Some(frame)) => {
+                assert_eq!(u16::from(frame.code), 1013);
+                break;
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(got < COUNT, "slow client got everything ({got})");
+    expect_silence(&mut fast, QUIET).await;
+}
+
+#[tokio::test]
+async fn a_backplane_carries_room_sends_to_another_node() {
+    let link = MemoryBackplane::new();
+    let node_a = app().backplane(link.clone());
+    let node_b = app().backplane(link);
+    let (hub_a, hub_b) = (node_a.hub(), node_b.hub());
+    assert_ne!(hub_a.node(), hub_b.node());
+    let addr_a = start(node_a).await;
+    let addr_b = start(node_b).await;
+    let mut on_a = connect(addr_a, "/chat").await;
+    let mut on_b = connect(addr_b, "/chat").await;
+    command(&mut on_a, "join lobby").await;
+    command(&mut on_b, "join lobby").await;
+    command(&mut on_b, "size lobby").await;
+    assert_eq!(recv_text(&mut on_b).await, "1"); // sizes are per node
+    command(&mut on_a, "say lobby across").await;
+    assert_eq!(recv_text(&mut on_a).await, "across");
+    assert_eq!(recv_text(&mut on_b).await, "across");
+    // By id across nodes, and no echo back to the sender's node.
+    let a_id = id_of(&mut on_a).await;
+    hub_b.to_sockets(&[a_id]).send("direct").unwrap();
+    assert_eq!(recv_text(&mut on_a).await, "direct");
+    expect_silence(&mut on_a, QUIET).await;
+    expect_silence(&mut on_b, Duration::from_millis(10)).await;
+}
