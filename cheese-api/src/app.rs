@@ -307,7 +307,8 @@ impl App {
 
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
     /// `CHEESE_HOST`/`CHEESE_PORT`, then by [`host`](Self::host)/[`port`](Self::port))
-    /// and serves until Ctrl-C or SIGTERM.
+    /// and serves until Ctrl-C or SIGTERM. Installs a readable log subscriber
+    /// (stderr, `info`, `RUST_LOG` respected) unless the program set its own.
     pub async fn run(self) -> std::io::Result<()> {
         let host = self
             .host
@@ -326,6 +327,7 @@ impl App {
                 Err(_) => 5214,
             },
         };
+        install_default_subscriber();
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
         tracing::info!(
             "cheese-api serving {} on ws://{}",
@@ -353,4 +355,16 @@ async fn dispatch(
         }
     }
     axum::http::StatusCode::NOT_FOUND.into_response()
+}
+
+/// Logs to stderr at `info` (or as `RUST_LOG` says) unless the program set
+/// up its own `tracing` subscriber.
+fn install_default_subscriber() {
+    if tracing::dispatcher::has_been_set() {
+        return;
+    }
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
 }
