@@ -2,6 +2,7 @@
 //! or as an `axum::Router` inside your app.
 
 use crate::route::{ParamKind, Pattern};
+use crate::security::{Guard, Origins};
 use crate::serve::{Runtime, ShutdownHandle};
 use crate::server::Hooks;
 use axum::response::{IntoResponse, Response};
@@ -9,11 +10,17 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::future::BoxFuture;
 use std::any::TypeId;
+use std::collections::HashSet;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
 
-type Serve =
-    fn(axum::extract::Request, Vec<(String, String)>, Arc<Runtime>) -> BoxFuture<'static, Response>;
+type Serve = fn(
+    axum::extract::Request,
+    Vec<(String, String)>,
+    Arc<Runtime>,
+    Arc<Guard>,
+) -> BoxFuture<'static, Response>;
 
 #[derive(Clone)]
 struct Route {
@@ -22,6 +29,10 @@ struct Route {
     pattern: Pattern,
     serve: Serve,
     close_timeout: std::time::Duration,
+    origins: Option<Origins>,
+    max_connections: Option<usize>,
+    count: Arc<AtomicUsize>,
+    guard: Option<Arc<Guard>>,
 }
 
 type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -48,8 +59,9 @@ fn serve_boxed<T: Hooks>(
     req: axum::extract::Request,
     params: Vec<(String, String)>,
     runtime: Arc<Runtime>,
+    guard: Arc<Guard>,
 ) -> BoxFuture<'static, Response> {
-    Box::pin(crate::upgrade::serve::<T>(req, params, runtime))
+    Box::pin(crate::upgrade::serve::<T>(req, params, runtime, guard))
 }
 
 /// A cheese-api application.
@@ -82,6 +94,13 @@ pub struct App {
     runtime: Arc<Runtime>,
     handshake_timeout: std::time::Duration,
     stop: Arc<tokio::sync::Notify>,
+    origins: Option<Origins>,
+    max_connections: Option<usize>,
+    live: Arc<AtomicUsize>,
+    trust_proxy: bool,
+    max_header_bytes: usize,
+    max_headers: Option<usize>,
+    refused_origins: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Default for App {
@@ -121,6 +140,13 @@ impl App {
             runtime: Arc::new(Runtime::new()),
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             stop: Arc::new(tokio::sync::Notify::new()),
+            origins: None,
+            max_connections: None,
+            live: Arc::new(AtomicUsize::new(0)),
+            trust_proxy: false,
+            max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
+            max_headers: None,
+            refused_origins: Arc::new(Mutex::new(HashSet::new())),
         }
     }
 
@@ -137,6 +163,10 @@ impl App {
             pattern,
             serve: serve_boxed::<T>,
             close_timeout: T::LIMITS.effective_close_timeout(),
+            origins: None,
+            max_connections: None,
+            count: Arc::new(AtomicUsize::new(0)),
+            guard: None,
         });
         self
     }
@@ -168,6 +198,85 @@ impl App {
     ) -> App {
         self.patterns.insert(kind.to_owned(), Arc::new(check));
         self
+    }
+
+    /// Allows upgrades only from these browser origins, on every route
+    /// (exact `https://chat.example.com`, subdomains `https://*.example.com`,
+    /// or `*`); others get 403, each refused origin logged once. Requests
+    /// without an `Origin` header (not from a browser page) are allowed.
+    /// Default: any origin. This is the defence against cross-site
+    /// WebSocket hijacking when you authenticate with cookies.
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> App
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.origins = Some(Origins::new(origins));
+        self
+    }
+
+    /// Like [`allowed_origins`](Self::allowed_origins) for route `T` only
+    /// (it replaces the app-wide list there).
+    pub fn route_allowed_origins<T: Hooks, I, S>(mut self, origins: I) -> App
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.route_mut::<T>().origins = Some(Origins::new(origins));
+        self
+    }
+
+    /// At most `max` open WebSocket connections in the app; over it an
+    /// upgrade gets 503 and nothing else changes. Default: no cap.
+    pub fn max_connections(mut self, max: usize) -> App {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// At most `max` open connections on route `T` (503 over it).
+    pub fn route_max_connections<T: Hooks>(mut self, max: usize) -> App {
+        self.route_mut::<T>().max_connections = Some(max);
+        self
+    }
+
+    /// Takes the client's address from `X-Real-Ip` or `X-Forwarded-For`
+    /// and the scheme from `X-Forwarded-Proto`. Only for an app behind a
+    /// proxy that sets them: anyone can send these headers. Default: off.
+    pub fn trust_proxy_headers(mut self, trust: bool) -> App {
+        self.trust_proxy = trust;
+        self
+    }
+
+    /// The most bytes of request line and headers read before the upgrade;
+    /// more gets 431. Default: [`DEFAULT_MAX_HEADER_BYTES`](Self::DEFAULT_MAX_HEADER_BYTES);
+    /// at least 8192.
+    pub fn max_header_bytes(mut self, max: usize) -> App {
+        self.max_header_bytes = max.max(8192);
+        self
+    }
+
+    /// The most request headers; more gets 431. Default: 100 (hyper's).
+    pub fn max_headers(mut self, max: usize) -> App {
+        self.max_headers = Some(max);
+        self
+    }
+
+    /// The default of [`max_header_bytes`](Self::max_header_bytes): 16 KiB.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 16 * 1024;
+
+    fn route_mut<T: Hooks>(&mut self) -> &mut Route {
+        let at = match self
+            .routes
+            .iter()
+            .position(|r| r.type_id == TypeId::of::<T>())
+        {
+            Some(at) => at,
+            None => {
+                *self = std::mem::replace(self, App::empty()).websocket::<T>();
+                self.routes.len() - 1
+            }
+        };
+        &mut self.routes[at]
     }
 
     /// The app-wide handshake timeout when none is set: 10 s.
@@ -250,10 +359,18 @@ impl App {
                     );
                 }
             }
+            let mut route = route.clone();
+            route.guard = Some(Arc::new(Guard {
+                origins: route.origins.clone().or_else(|| self.origins.clone()),
+                app_cap: self.max_connections.map(|max| (max, self.live.clone())),
+                route_cap: route.max_connections.map(|max| (max, route.count.clone())),
+                trust_proxy: self.trust_proxy,
+                logged: self.refused_origins.clone(),
+            }));
             groups
                 .entry(route.pattern.axum_path())
                 .or_default()
-                .push(route.clone());
+                .push(route);
         }
         let patterns = Arc::new(self.patterns.clone());
         let runtime = self.runtime.clone();
@@ -294,15 +411,12 @@ impl App {
             .unwrap_or(crate::Limits::DEFAULT_CLOSE_TIMEOUT);
         // Closing handshakes, then a margin for `disconnection` hooks.
         let drain = longest_close + std::time::Duration::from_secs(5);
-        crate::serve::serve(
-            listener,
-            router,
-            self.runtime,
-            self.stop,
-            self.handshake_timeout,
-            drain,
-        )
-        .await
+        let http = crate::serve::HttpLimits {
+            header_timeout: self.handshake_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_headers: self.max_headers,
+        };
+        crate::serve::serve(listener, router, self.runtime, self.stop, http, drain).await
     }
 
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
@@ -351,7 +465,8 @@ async fn dispatch(
     let path = req.uri().path().to_owned();
     for route in routes {
         if let Some(params) = route.pattern.matches_with(&path, &check) {
-            return (route.serve)(req, params, runtime).await;
+            let guard = route.guard.clone().expect("set by router()");
+            return (route.serve)(req, params, runtime, guard).await;
         }
     }
     axum::http::StatusCode::NOT_FOUND.into_response()
@@ -366,5 +481,9 @@ fn install_default_subscriber() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(ansi).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .try_init();
 }

@@ -140,6 +140,13 @@ impl Io {
                 }
             }
         }
+        // A close started during this poll armed a deadline that has not
+        // been polled yet: poll it now so its timer wakes this task.
+        if let Some(deadline) = self.close_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                self.end();
+            }
+        }
         if want_message {
             if let Some(message) = self.inbox.pop_front() {
                 return Poll::Ready(Event::Message(message));

@@ -90,13 +90,18 @@ mod frame;
 mod hub;
 mod limits;
 mod message;
+#[cfg(feature = "redis")]
+mod redis;
 mod request;
 pub mod route;
+mod security;
 mod serve;
 mod server;
 mod socket;
 mod upgrade;
 
+#[cfg(feature = "redis")]
+pub use crate::redis::RedisBackplane;
 pub use app::App;
 pub use backplane::{Backplane, Envelope, MemoryBackplane, Target};
 pub use cheese_api_macros::websocket;
@@ -104,6 +109,7 @@ pub use hub::{Hub, Recipients};
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
+pub use security::Origins;
 pub use serve::ShutdownHandle;
 pub use server::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
 pub use socket::{SendError, Socket};

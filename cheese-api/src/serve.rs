@@ -103,6 +103,10 @@ impl Drop for LiveGuard {
     }
 }
 
+/// Marks a request that arrived over TLS.
+#[derive(Clone, Copy)]
+pub(crate) struct Tls;
+
 /// When and how the TCP connection of a request was accepted.
 #[derive(Clone)]
 pub(crate) struct Accepted {
@@ -155,15 +159,30 @@ async fn os_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
+/// Limits on the HTTP request before any route sees it.
+pub(crate) struct HttpLimits {
+    pub(crate) header_timeout: Duration,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: Option<usize>,
+}
+
 /// Serves `router` on `listener` until `stop` or an OS signal, then drains.
 pub(crate) async fn serve(
     listener: TcpListener,
     router: Router,
     runtime: Arc<Runtime>,
     stop: Arc<Notify>,
-    header_timeout: Duration,
+    http: HttpLimits,
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(http.header_timeout)
+        .max_buf_size(http.max_header_bytes);
+    if let Some(max) = http.max_headers {
+        builder.max_headers(max);
+    }
     let stopped = async {
         tokio::select! { _ = stop.notified() => {}, _ = os_signal() => {} }
     };
@@ -184,6 +203,7 @@ pub(crate) async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
+        let builder = builder.clone();
         tokio::spawn(async move {
             let accepted = Accepted {
                 at: Instant::now(),
@@ -196,9 +216,7 @@ pub(crate) async fn serve(
                     req.extensions_mut().insert(accepted.clone());
                     router.clone().oneshot(req.map(axum::body::Body::new))
                 });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
+            let connection = builder
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
                 .with_upgrades();
             tokio::select! {

@@ -11,6 +11,7 @@
 use crate::connection;
 use crate::engine::Engine;
 use crate::request::Request;
+use crate::security::Guard;
 use crate::serve::{Accepted, Runtime};
 use crate::server::Hooks;
 use crate::socket::Socket;
@@ -62,6 +63,7 @@ pub(crate) async fn serve<T: Hooks>(
     req: axum::extract::Request,
     params: Vec<(String, String)>,
     runtime: Arc<Runtime>,
+    guard: Arc<Guard>,
 ) -> Response {
     if runtime.is_draining() {
         return (
@@ -72,11 +74,14 @@ pub(crate) async fn serve<T: Hooks>(
     }
     let accepted = req.extensions().get::<Accepted>().cloned();
     let Some(open_timeout) = T::LIMITS.open_timeout else {
-        return handshake::<T>(req, params, runtime).await;
+        return handshake::<T>(req, params, runtime, guard).await;
     };
     let started = accepted.as_ref().map_or_else(Instant::now, |a| a.at);
-    match tokio::time::timeout_at(started + open_timeout, handshake::<T>(req, params, runtime))
-        .await
+    match tokio::time::timeout_at(
+        started + open_timeout,
+        handshake::<T>(req, params, runtime, guard),
+    )
+    .await
     {
         Ok(response) => response,
         Err(_) => {
@@ -101,6 +106,7 @@ async fn handshake<T: Hooks>(
     req: axum::extract::Request,
     params: Vec<(String, String)>,
     runtime: Arc<Runtime>,
+    guard: Arc<Guard>,
 ) -> Response {
     let (mut parts, _body) = req.into_parts();
     if !header_has_token(&parts, header::UPGRADE, "websocket")
@@ -122,11 +128,20 @@ async fn handshake<T: Hooks>(
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return bad_request("this connection cannot be upgraded (HTTP/1.1 is required)");
     };
-    let client = parts
+    if let Err(refusal) = guard.check_origin(&parts.headers, parts.uri.path()) {
+        return refusal;
+    }
+    let slot = match guard.reserve() {
+        Ok(slot) => slot,
+        Err(refusal) => return refusal,
+    };
+    let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let mut request = Request::from_parts(&parts, params, client, false);
+    let tls = parts.extensions.get::<crate::serve::Tls>().is_some();
+    let (client, secure) = guard.client(&parts.headers, peer, tls);
+    let mut request = Request::from_parts(&parts, params, client, secure);
     let mut ex = match T::__extract(&mut parts, &request).await {
         Ok(ex) => ex,
         Err(refusal) => return refusal,
@@ -173,6 +188,7 @@ async fn handshake<T: Hooks>(
     }
     let limits = T::LIMITS;
     tokio::spawn(async move {
+        let _slot = slot; // held until the connection ends
         let upgraded = match on_upgrade.await {
             Ok(upgraded) => upgraded,
             Err(error) => return tracing::debug!(%error, "upgrade failed"),
