@@ -59,7 +59,7 @@ impl Origins {
     pub fn allows(&self, origin: &str) -> bool {
         let origin = origin.trim_end_matches('/').to_ascii_lowercase();
         self.any
-            || self.exact.iter().any(|o| *o == origin)
+            || self.exact.contains(&origin)
             || self.suffixes.iter().any(|(scheme, suffix)| {
                 origin.strip_prefix(scheme.as_str()).is_some_and(|host| {
                     host.len() > suffix.len() && host.ends_with(suffix.as_str())
