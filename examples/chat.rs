@@ -32,17 +32,36 @@ struct Say {
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Event<'a> {
-    Joined { room: &'a str, nick: &'a str, members: usize },
-    Left { room: &'a str, nick: &'a str, members: usize },
-    Message { room: &'a str, nick: &'a str, text: &'a str },
+    Joined {
+        room: &'a str,
+        nick: &'a str,
+        members: usize,
+    },
+    Left {
+        room: &'a str,
+        nick: &'a str,
+        members: usize,
+    },
+    Message {
+        room: &'a str,
+        nick: &'a str,
+        text: &'a str,
+    },
 }
 
 #[websocket("/ws/<room:str>", max_size = 8192)]
 impl Chat {
-    async fn handshake(&mut self, join: Query<Join>, room: String) -> Result<(), (StatusCode, &'static str)> {
+    async fn handshake(
+        &mut self,
+        join: Query<Join>,
+        room: String,
+    ) -> Result<(), (StatusCode, &'static str)> {
         let nick = join.nick.trim();
         if nick.is_empty() || nick.len() > 32 || room.len() > 32 {
-            return Err((StatusCode::BAD_REQUEST, "nickname and room: 1 to 32 characters"));
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "nickname and room: 1 to 32 characters",
+            ));
         }
         self.nick = nick.to_owned();
         self.room = room;
@@ -53,13 +72,21 @@ impl Chat {
         self.join(&self.room);
         let hub = self.hub();
         let members = hub.room_size(&self.room);
-        let _ = hub.to_room(&self.room).send(Json(Event::Joined { room: &self.room, nick: &self.nick, members }));
+        let _ = hub.to_room(&self.room).send(Json(Event::Joined {
+            room: &self.room,
+            nick: &self.nick,
+            members,
+        }));
     }
 
     async fn message(&mut self, message: Json<Say>) {
         let text = message.text.trim();
         if !text.is_empty() {
-            let event = Event::Message { room: &self.room, nick: &self.nick, text };
+            let event = Event::Message {
+                room: &self.room,
+                nick: &self.nick,
+                text,
+            };
             let _ = self.hub().to_room(&self.room).send(Json(event));
         }
     }
@@ -68,17 +95,23 @@ impl Chat {
         self.leave(&self.room);
         let hub = self.hub();
         let members = hub.room_size(&self.room);
-        let _ = hub.to_room(&self.room).send(Json(Event::Left { room: &self.room, nick: &self.nick, members }));
+        let _ = hub.to_room(&self.room).send(Json(Event::Left {
+            room: &self.room,
+            nick: &self.nick,
+            members,
+        }));
     }
 }
 
 /// The app: the page at `/` and the chat route.
-fn app() -> App {
+pub(crate) fn app() -> App {
     let page = axum::Router::new().route("/", get(|| async { Html(include_str!("chat.html")) }));
     let app = App::new().merge(page);
     #[cfg(feature = "redis")]
     let app = match std::env::var("CHEESE_REDIS_URL") {
-        Ok(url) => app.backplane(cheese_api::RedisBackplane::new(&url).expect("CHEESE_REDIS_URL is a redis:// URL")),
+        Ok(url) => app.backplane(
+            cheese_api::RedisBackplane::new(&url).expect("CHEESE_REDIS_URL is a redis:// URL"),
+        ),
         Err(_) => app,
     };
     app
