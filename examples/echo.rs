@@ -1,6 +1,7 @@
 //! The smallest fast echo: text comes back as text, binary as binary, on `/`.
 //! Benchmarks and the conformance run use it. Port from `CHEESE_PORT`
-//! (default 5214); `max_size` raised to 16 MiB, every other limit default.
+//! (default 5214); `max_size` raised to 16 MiB, every other limit default;
+//! logs warnings only unless `RUST_LOG` says otherwise.
 //!
 //! `CHEESE_PORT=9001 cargo run --release --example echo`
 
@@ -16,7 +17,11 @@ impl Echo {
     }
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    App::new().run().await
+fn main() -> std::io::Result<()> {
+    // A benchmark and conformance server: a log line per connection would
+    // cost more than the connection. Warnings only, unless RUST_LOG says.
+    if std::env::var_os("RUST_LOG").is_none() {
+        std::env::set_var("RUST_LOG", "warn");
+    }
+    tokio::runtime::Runtime::new()?.block_on(App::new().run())
 }
