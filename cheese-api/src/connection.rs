@@ -25,7 +25,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::time::{sleep, Instant, Sleep};
 
 /// Most frames read or written in one poll before yielding to other tasks.
@@ -50,7 +49,6 @@ pub(crate) enum Event {
 
 pub(crate) struct Io {
     engine: Option<Engine>,
-    rx: UnboundedReceiver<Command>,
     shared: Arc<Shared>,
     inbox: VecDeque<Message>,
     max_queue: usize,
@@ -75,16 +73,9 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    pub(crate) fn new(
-        engine: Engine,
-        rx: UnboundedReceiver<Command>,
-        shared: Arc<Shared>,
-        limits: &Limits,
-        draining: bool,
-    ) -> Io {
+    pub(crate) fn new(engine: Engine, shared: Arc<Shared>, limits: &Limits, draining: bool) -> Io {
         let mut io = Io {
             engine: Some(engine),
-            rx,
             shared,
             inbox: VecDeque::new(),
             max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
@@ -171,7 +162,7 @@ impl Io {
         match self.engine.as_mut() {
             Some(engine) => {
                 // What was sent before the close goes out before it.
-                while let Ok(command) = self.rx.try_recv() {
+                while let Some(command) = self.shared.outbox.try_pop() {
                     if let Command::Send(message) = command {
                         let (opcode, payload) = message.wire();
                         engine.queue(opcode, payload);
@@ -201,7 +192,7 @@ impl Io {
         self.next_ping = None;
         self.pong_deadline = None;
         self.mark_closing();
-        self.rx.close();
+        self.shared.outbox.close();
     }
 
     /// Encodes queued messages; returns whether it stopped because the
@@ -215,8 +206,8 @@ impl Io {
             if engine.buffered() >= self.write_limit {
                 return true;
             }
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(Command::Send(message))) => {
+            match self.shared.outbox.poll_pop(cx) {
+                Poll::Ready(Command::Send(message)) => {
                     let len = message.len();
                     if self.state == State::Open {
                         let (opcode, payload) = message.wire();
@@ -228,8 +219,8 @@ impl Io {
                         self.shared.drained.notify_waiters();
                     }
                 }
-                Poll::Ready(Some(Command::Close(code, reason))) => self.start_close(code, &reason),
-                Poll::Ready(None) | Poll::Pending => return false,
+                Poll::Ready(Command::Close(code, reason)) => self.start_close(code, &reason),
+                Poll::Pending => return false,
             }
         }
         cx.waker().wake_by_ref();
@@ -447,12 +438,11 @@ pub(crate) async fn run<T: Hooks>(
     request: Request,
     mut ex: T::Extracted,
     socket: Socket,
-    rx: UnboundedReceiver<Command>,
     runtime: Arc<Runtime>,
 ) {
     let (_live, draining) = runtime.track(&socket, T::PATH);
     let limits = T::LIMITS;
-    let mut io = Io::new(engine, rx, socket.shared.clone(), &limits, draining);
+    let mut io = Io::new(engine, socket.shared.clone(), &limits, draining);
     let started = std::time::Instant::now();
     let id = socket.id();
     tracing::info!(id, client = ?request.client(), path = request.path(), subprotocol = request.subprotocol(), "connected");

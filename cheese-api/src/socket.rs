@@ -9,11 +9,14 @@
 
 use crate::hub::{Hub, Offer};
 use crate::message::{IntoMessage, Message};
+use futures_util::task::AtomicWaker;
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 tokio::task_local! {
     /// The socket of the connection whose hooks run on this task.
@@ -58,9 +61,65 @@ pub(crate) enum Command {
     Close(u16, String),
 }
 
+/// The connection's outgoing queue: any task pushes, the driver pops.
+/// Allocates nothing until used (a tokio channel allocates a block of 32
+/// slots per connection up front, which an idle connection would keep).
+#[derive(Default)]
+pub(crate) struct Outbox {
+    queue: Mutex<VecDeque<Command>>,
+    waker: AtomicWaker,
+    closed: AtomicBool,
+}
+
+impl Outbox {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Command>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a command for the driver; fails once the driver is gone.
+    pub(crate) fn push(&self, command: Command) -> Result<(), SendError> {
+        {
+            let mut queue = self.lock();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(SendError::Closed);
+            }
+            queue.push_back(command);
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// The next command, without waiting.
+    pub(crate) fn try_pop(&self) -> Option<Command> {
+        self.lock().pop_front()
+    }
+
+    /// The next command, or `Pending` with the driver's waker registered.
+    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Command> {
+        if let Some(command) = self.try_pop() {
+            return Poll::Ready(command);
+        }
+        self.waker.register(cx.waker());
+        match self.try_pop() {
+            Some(command) => Poll::Ready(command),
+            None => Poll::Pending,
+        }
+    }
+
+    /// Refuses further pushes and drops what is queued.
+    pub(crate) fn close(&self) {
+        let dropped = {
+            let mut queue = self.lock();
+            self.closed.store(true, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        drop(dropped);
+    }
+}
+
 pub(crate) struct Shared {
     pub(crate) id: u64,
-    pub(crate) tx: mpsc::UnboundedSender<Command>,
+    pub(crate) outbox: Outbox,
     /// Bytes handed to `send` and not yet given to the engine.
     pub(crate) queued: AtomicUsize,
     /// Woken when `queued` falls or the connection closes.
@@ -110,12 +169,11 @@ impl fmt::Debug for Socket {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Socket {
-    pub(crate) fn new(write_limit: usize, hub: Hub) -> (Socket, mpsc::UnboundedReceiver<Command>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub(crate) fn new(write_limit: usize, hub: Hub) -> Socket {
         let shared = Shared {
             // Unique across nodes: the hub's node id above a local counter.
             id: (hub.node() << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            tx,
+            outbox: Outbox::default(),
             queued: AtomicUsize::new(0),
             drained: Notify::new(),
             closing: AtomicBool::new(false),
@@ -124,12 +182,9 @@ impl Socket {
             hub,
             rooms: Mutex::new(Vec::new()),
         };
-        (
-            Socket {
-                shared: Arc::new(shared),
-            },
-            rx,
-        )
+        Socket {
+            shared: Arc::new(shared),
+        }
     }
 
     /// The socket of the hook running on this task, if any.
@@ -179,11 +234,11 @@ impl Socket {
             }
             drained.await;
         }
-        shared.queued.fetch_add(message.len(), Ordering::AcqRel);
-        shared
-            .tx
-            .send(Command::Send(message))
-            .map_err(|_| SendError::Closed)
+        let len = message.len();
+        shared.queued.fetch_add(len, Ordering::AcqRel);
+        shared.outbox.push(Command::Send(message)).inspect_err(|_| {
+            shared.queued.fetch_sub(len, Ordering::AcqRel);
+        })
     }
 
     /// Starts the closing handshake with `code` and `reason`; returns once the
@@ -197,9 +252,8 @@ impl Socket {
         }
         self.shared.drained.notify_waiters();
         self.shared
-            .tx
-            .send(Command::Close(code, reason.to_owned()))
-            .map_err(|_| SendError::Closed)
+            .outbox
+            .push(Command::Close(code, reason.to_owned()))
     }
 }
 
@@ -248,9 +302,13 @@ impl Socket {
             return Offer::TooSlow;
         }
         shared.queued.fetch_add(message.len(), Ordering::AcqRel);
-        match shared.tx.send(Command::Send(message)) {
+        let len = message.len();
+        match shared.outbox.push(Command::Send(message)) {
             Ok(()) => Offer::Queued,
-            Err(_) => Offer::Closed,
+            Err(_) => {
+                shared.queued.fetch_sub(len, Ordering::AcqRel);
+                Offer::Closed
+            }
         }
     }
 
@@ -258,7 +316,10 @@ impl Socket {
     pub(crate) fn close_now(&self, code: u16, reason: &str) {
         if !self.shared.closing.swap(true, Ordering::AcqRel) {
             self.shared.drained.notify_waiters();
-            let _ = self.shared.tx.send(Command::Close(code, reason.to_owned()));
+            let _ = self
+                .shared
+                .outbox
+                .push(Command::Close(code, reason.to_owned()));
         }
     }
 }

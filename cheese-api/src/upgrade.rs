@@ -194,8 +194,8 @@ async fn handshake<T: Hooks>(
             Err(error) => return tracing::debug!(%error, "upgrade failed"),
         };
         let engine = Engine::new(upgraded, limits.max_size, limits.read_limit);
-        let (socket, rx) = Socket::new(limits.write_limit, runtime.hub.clone());
-        connection::run::<T>(engine, handler, request, ex, socket, rx, runtime).await;
+        let socket = Socket::new(limits.write_limit, runtime.hub.clone());
+        connection::run::<T>(engine, handler, request, ex, socket, runtime).await;
     });
     response
 }
