@@ -1,0 +1,469 @@
+//! Issue 5 across processes: two app instances linked by `RedisBackplane`
+//! through a real `redis-server` that the test starts, kills and restarts.
+//!
+//! Run with `cargo test --features redis --test redis`. Without `redis-server`
+//! on PATH the tests print a SKIPPED line and pass, unless
+//! `CHEESE_REQUIRE_REDIS=1` (as in CI) makes that a failure.
+#![cfg(feature = "redis")]
+
+mod common;
+use common::*;
+
+use cheese_api::prelude::*;
+use cheese_api::RedisBackplane;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+const QUIET: Duration = Duration::from_millis(300);
+/// Longest wait for the backplane to (re)connect: the backoff tops out at
+/// 2 s, so this leaves a wide margin on a loaded machine.
+const RECONNECT: Duration = Duration::from_secs(15);
+
+/// `join ROOM`, `say ROOM TEXT`, `others ROOM TEXT`, `route TEXT`,
+/// `to ID TEXT`, `id`.
+#[derive(Default)]
+struct Chat;
+
+#[websocket("/chat")]
+impl Chat {
+    async fn message(&mut self, message: String) {
+        let mut words = message.splitn(3, ' ');
+        let (cmd, a, b) = (
+            words.next().unwrap(),
+            words.next().unwrap_or(""),
+            words.next().unwrap_or(""),
+        );
+        let hub = self.hub();
+        match cmd {
+            "join" => self.join(a),
+            "say" => {
+                hub.to_room(a).send(b.to_owned()).unwrap();
+            }
+            "others" => {
+                hub.to_room(a)
+                    .except(self.socket().id())
+                    .send(b.to_owned())
+                    .unwrap();
+            }
+            "route" => {
+                hub.to_route("/chat").send(a.to_owned()).unwrap();
+            }
+            "to" => {
+                hub.to_sockets(&[a.parse().unwrap()])
+                    .send(b.to_owned())
+                    .unwrap();
+            }
+            "id" => {
+                let _ = self.send(self.socket().id().to_string()).await;
+            }
+            _ => {}
+        }
+    }
+}
+
+// ---------------------------------------------------------------- redis-server
+
+/// A `redis-server` child process on a loopback port; killed on drop.
+struct RedisServer {
+    port: u16,
+    child: Option<Child>,
+}
+
+/// Whether `redis-server` can run here; prints the SKIPPED line if not.
+fn redis_available(test: &str) -> bool {
+    match Command::new("redis-server")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+    {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var("CHEESE_REQUIRE_REDIS").as_deref() == Ok("1") {
+                panic!("CHEESE_REQUIRE_REDIS=1 but redis-server cannot run: {e}");
+            }
+            println!("SKIPPED {test}: redis-server not found ({e}); install redis-server");
+            false
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl RedisServer {
+    /// Starts a server on `port` and waits until it accepts connections.
+    async fn start(port: u16) -> RedisServer {
+        let mut server = RedisServer { port, child: None };
+        server.restart().await;
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// (Re)starts the server on the same port.
+    async fn restart(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .args(["--dir", &std::env::temp_dir().to_string_lossy()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("redis-server on port {} exited: {status}", self.port);
+            }
+            if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                .await
+                .is_ok()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server did not listen on port {}",
+                self.port
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Kills the server at once (SIGKILL), as a crash would.
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ------------------------------------------------------------- log counting
+
+/// Counts this thread's `tracing` events from the Redis backplane by level.
+/// The tests run on a current-thread runtime, so every task they start
+/// (apps, backplane tasks) logs on the test's own thread.
+#[derive(Default)]
+struct Counts {
+    warn: AtomicUsize,
+    info: AtomicUsize,
+}
+
+struct Counter(Arc<Counts>);
+
+impl tracing::Subscriber for Counter {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let meta = event.metadata();
+        if !meta.target().starts_with("cheese_api::redis") {
+            return;
+        }
+        match *meta.level() {
+            tracing::Level::WARN => self.0.warn.fetch_add(1, Ordering::SeqCst),
+            tracing::Level::INFO => self.0.info.fetch_add(1, Ordering::SeqCst),
+            _ => 0,
+        };
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+fn count_logs() -> (Arc<Counts>, tracing::subscriber::DefaultGuard) {
+    let counts = Arc::new(Counts::default());
+    let guard = tracing::subscriber::set_default(Counter(counts.clone()));
+    (counts, guard)
+}
+
+// ------------------------------------------------------------------ helpers
+
+struct Node {
+    addr: SocketAddr,
+    backplane: RedisBackplane,
+}
+
+async fn node(url: &str, channel: &str) -> Node {
+    let backplane = RedisBackplane::new(url).unwrap().channel(channel);
+    let app = App::empty()
+        .websocket::<Chat>()
+        .backplane(backplane.clone());
+    Node {
+        addr: start(app).await,
+        backplane,
+    }
+}
+
+async fn wait_connected(nodes: &[&Node]) {
+    let deadline = Instant::now() + RECONNECT;
+    while !nodes.iter().all(|n| n.backplane.is_connected()) {
+        assert!(
+            Instant::now() < deadline,
+            "backplane not connected within {RECONNECT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends `id`; the answer also proves every earlier command was handled.
+async fn id_of(ws: &mut Client) -> u64 {
+    send_text(ws, "id").await;
+    recv_text(ws).await.parse().unwrap()
+}
+
+/// Connects to `/chat` on `addr`, joins `room` (if any); returns the client
+/// and its socket id.
+async fn member(addr: SocketAddr, room: Option<&str>) -> (Client, u64) {
+    let mut ws = connect(addr, "/chat").await;
+    if let Some(room) = room {
+        send_text(&mut ws, &format!("join {room}")).await;
+    }
+    let id = id_of(&mut ws).await;
+    (ws, id)
+}
+
+/// Sends probes from `from` (a member of `room`) until one reaches `to` on
+/// the other node; then drains the probes still on their way. Bounded by
+/// [`RECONNECT`].
+async fn until_cross_node(from: &mut Client, to: &mut Client, room: &str) {
+    let deadline = Instant::now() + RECONNECT;
+    for k in 0.. {
+        assert!(
+            Instant::now() < deadline,
+            "cross-node delivery did not resume within {RECONNECT:?}"
+        );
+        let probe = format!("probe-{k}");
+        send_text(from, &format!("say {room} {probe}")).await;
+        assert_eq!(recv_text(from).await, probe, "local delivery");
+        if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(200), {
+            use futures_util::StreamExt;
+            to.next()
+        })
+        .await
+        {
+            let text = m.into_text().unwrap().to_string();
+            assert!(text.starts_with("probe-"), "unexpected {text:?}");
+            break;
+        }
+    }
+    // Later probes may still arrive (each at most once); nothing else may.
+    loop {
+        use futures_util::StreamExt;
+        match tokio::time::timeout(QUIET, to.next()).await {
+            Ok(Some(Ok(m))) => {
+                let text = m.into_text().unwrap().to_string();
+                assert!(text.starts_with("probe-"), "unexpected {text:?}");
+            }
+            Ok(other) => panic!("receiver broke: {other:?}"),
+            Err(_) => break,
+        }
+    }
+    expect_silence(from, Duration::from_millis(10)).await;
+}
+
+/// The cross-node checks that must hold whenever Redis is up: room, room
+/// minus the sender, route and socket-id sends, each delivered exactly once
+/// on each node.
+async fn check_cross_node(
+    a1: &mut Client,
+    a1_id: u64,
+    a2: &mut Client,
+    b1: &mut Client,
+    b1_id: u64,
+    tag: &str,
+) {
+    // Room: a1 (A) and b1 (B) are members; a2 (A) is not.
+    send_text(a1, &format!("say cheese brie-{tag}")).await;
+    assert_eq!(recv_text(a1).await, format!("brie-{tag}"));
+    assert_eq!(recv_text(b1).await, format!("brie-{tag}"));
+    // Room minus the sender, from B.
+    send_text(b1, &format!("others cheese gouda-{tag}")).await;
+    assert_eq!(recv_text(a1).await, format!("gouda-{tag}"));
+    // Route: every /chat connection on both nodes.
+    send_text(b1, &format!("route route-{tag}")).await;
+    assert_eq!(recv_text(a1).await, format!("route-{tag}"));
+    assert_eq!(recv_text(a2).await, format!("route-{tag}"));
+    assert_eq!(recv_text(b1).await, format!("route-{tag}"));
+    // Socket ids, both directions.
+    send_text(a2, &format!("to {b1_id} to-b-{tag}")).await;
+    assert_eq!(recv_text(b1).await, format!("to-b-{tag}"));
+    send_text(b1, &format!("to {a1_id} to-a-{tag}")).await;
+    assert_eq!(recv_text(a1).await, format!("to-a-{tag}"));
+    // Nothing twice (the sender's node ignores its own echo from Redis),
+    // nothing to non-members.
+    expect_silence(a1, QUIET).await;
+    expect_silence(a2, Duration::from_millis(10)).await;
+    expect_silence(b1, Duration::from_millis(10)).await;
+}
+
+// -------------------------------------------------------------------- tests
+
+#[tokio::test]
+async fn rooms_span_nodes_and_survive_a_redis_restart() {
+    if !redis_available("rooms_span_nodes_and_survive_a_redis_restart") {
+        return;
+    }
+    let (logs, _guard) = count_logs();
+    let started = std::time::Instant::now();
+    let mut redis = RedisServer::start(free_port()).await;
+    let url = redis.url();
+    let node_a = node(&url, "cheese-test-restart").await;
+    let node_b = node(&url, "cheese-test-restart").await;
+    wait_connected(&[&node_a, &node_b]).await;
+
+    let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
+    let (mut a2, _) = member(node_a.addr, None).await;
+    let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+    check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "before").await;
+    assert_eq!(logs.warn.load(Ordering::SeqCst), 0, "no outage yet");
+    assert_eq!(node_a.backplane.dropped(), 0);
+
+    // Redis dies: local delivery goes on, on both nodes.
+    redis.kill();
+    let killed = Instant::now();
+    send_text(&mut a1, "say cheese during").await;
+    assert_eq!(recv_text(&mut a1).await, "during");
+    for i in 0..20 {
+        send_text(&mut a1, &format!("say cheese outage-{i}")).await;
+    }
+    for i in 0..20 {
+        assert_eq!(recv_text(&mut a1).await, format!("outage-{i}"));
+    }
+    send_text(&mut b1, "route local-b").await;
+    assert_eq!(recv_text(&mut b1).await, "local-b");
+    expect_silence(&mut b1, QUIET).await;
+    expect_silence(&mut a2, Duration::from_millis(10)).await;
+    expect_silence(&mut a1, Duration::from_millis(10)).await;
+    // Let every connection (idle ones are pinged each second) notice.
+    tokio::time::sleep_until(killed + Duration::from_millis(2500)).await;
+    assert_eq!(
+        logs.warn.load(Ordering::SeqCst),
+        2,
+        "one warning per node for the outage, not one per message"
+    );
+    assert!(!node_a.backplane.is_connected() && !node_b.backplane.is_connected());
+    assert!(
+        node_a.backplane.dropped() >= 21,
+        "{}",
+        node_a.backplane.dropped()
+    );
+
+    // Redis comes back on the same port: both nodes reconnect by themselves.
+    redis.restart().await;
+    let restarted = Instant::now();
+    until_cross_node(&mut a1, &mut b1, "cheese").await;
+    wait_connected(&[&node_a, &node_b]).await;
+    let reconnect = restarted.elapsed();
+    check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "after").await;
+    assert_eq!(logs.warn.load(Ordering::SeqCst), 2, "no new warnings");
+    assert_eq!(
+        logs.info.load(Ordering::SeqCst),
+        2,
+        "one 'reconnected' per node"
+    );
+    println!(
+        "redis restart: reconnected {reconnect:?} after the restart; test took {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn nodes_start_without_redis_and_connect_when_it_appears() {
+    if !redis_available("nodes_start_without_redis_and_connect_when_it_appears") {
+        return;
+    }
+    let (logs, _guard) = count_logs();
+    let port = free_port(); // nothing listens there yet
+    let url = format!("redis://127.0.0.1:{port}/");
+    let node_a = node(&url, "cheese-test-late").await;
+    let node_b = node(&url, "cheese-test-late").await;
+
+    let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
+    let (mut a2, _) = member(node_a.addr, None).await;
+    let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+    for i in 0..10 {
+        send_text(&mut a1, &format!("say cheese alone-{i}")).await;
+        assert_eq!(recv_text(&mut a1).await, format!("alone-{i}"));
+    }
+    send_text(&mut b1, &format!("to {a1_id} unreachable")).await;
+    expect_silence(&mut b1, QUIET).await;
+    expect_silence(&mut a1, Duration::from_millis(10)).await;
+    assert!(!node_a.backplane.is_connected());
+    assert_eq!(
+        logs.warn.load(Ordering::SeqCst),
+        2,
+        "one warning per node, not one per message or retry"
+    );
+
+    let _redis = RedisServer::start(port).await;
+    wait_connected(&[&node_a, &node_b]).await;
+    check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "late").await;
+    assert_eq!(logs.warn.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_malformed_url_is_an_error_and_the_channel_is_configurable() {
+    assert!(RedisBackplane::new("not a url").is_err());
+    let b = RedisBackplane::new("redis://127.0.0.1:1/").unwrap();
+    assert_eq!(b.channel_name(), RedisBackplane::DEFAULT_CHANNEL);
+    let b = b.channel("elsewhere");
+    assert_eq!(b.channel_name(), "elsewhere");
+    assert!(!b.is_connected(), "not started");
+}
+
+#[test]
+fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread() {
+    if !redis_available("a_backplane_given_outside_a_runtime_runs_on_its_own_thread") {
+        return;
+    }
+    let port = free_port();
+    let url = format!("redis://127.0.0.1:{port}/");
+    // No Tokio runtime here: the backplane starts one on a thread of its own.
+    let backplane_a = RedisBackplane::new(&url)
+        .unwrap()
+        .channel("cheese-test-thread");
+    let app_a = App::empty()
+        .websocket::<Chat>()
+        .backplane(backplane_a.clone());
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async move {
+        let _redis = RedisServer::start(port).await;
+        let node_a = Node {
+            addr: start(app_a).await,
+            backplane: backplane_a,
+        };
+        let node_b = node(&url, "cheese-test-thread").await;
+        wait_connected(&[&node_a, &node_b]).await;
+        let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
+        let (mut a2, _) = member(node_a.addr, None).await;
+        let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+        check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "thread").await;
+    });
+}
