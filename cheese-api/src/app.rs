@@ -297,6 +297,11 @@ impl App {
         self.runtime.hub.clone()
     }
 
+    /// A snapshot of the app's counters (see [`Stats`](crate::Stats)).
+    pub fn stats(&self) -> crate::Stats {
+        self.runtime.hub.stats()
+    }
+
     /// Links this app's rooms to other nodes through `backplane`, such as
     /// [`MemoryBackplane`](crate::MemoryBackplane) or, with the `redis`
     /// feature, `RedisBackplane`.

@@ -15,6 +15,7 @@ use crate::request::Request;
 use crate::serve::Runtime;
 use crate::server::{HookError, Hooks};
 use crate::socket::{truncate_reason, Command, Shared, Socket, CURRENT};
+use crate::stats::Local;
 use crate::Limits;
 use futures_util::FutureExt;
 use std::collections::VecDeque;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::time::{sleep, Instant, Sleep};
+use tracing::Instrument;
 
 /// Most frames read or written in one poll before yielding to other tasks.
 const BUDGET: usize = 128;
@@ -70,6 +72,8 @@ pub(crate) struct Io {
     close_deadline: Option<Pin<Box<Sleep>>>,
     /// The close code of the connection, for the log: the peer's, or ours.
     pub(crate) close_code: Option<u16>,
+    /// Messages and bytes, added to the app's counters in batches.
+    pub(crate) counts: Local,
 }
 
 impl Io {
@@ -93,6 +97,7 @@ impl Io {
             pings_sent: 0,
             close_deadline: None,
             close_code: None,
+            counts: Local::default(),
         };
         if draining {
             io.start_close(1001, "server shutting down");
@@ -213,6 +218,11 @@ impl Io {
                         let (opcode, payload) = message.wire();
                         engine.queue(opcode, payload);
                         self.unflushed = true;
+                        self.counts.messages_out += 1;
+                        self.counts.bytes_out += len as u64;
+                        if self.counts.tick() {
+                            self.shared.hub.inner.counters.flush(&mut self.counts);
+                        }
                     }
                     let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
                     if before > self.shared.write_limit && before - len <= self.shared.write_limit {
@@ -291,6 +301,11 @@ impl Io {
     fn on_incoming(&mut self, incoming: Incoming) {
         match incoming {
             Incoming::Data { text, payload } => {
+                self.counts.messages_in += 1;
+                self.counts.bytes_in += payload.len() as u64;
+                if self.counts.tick() {
+                    self.shared.hub.inner.counters.flush(&mut self.counts);
+                }
                 if self.state == State::Open {
                     self.inbox.push_back(if text {
                         Message::Text(Text::from_utf8_checked(payload))
@@ -434,6 +449,28 @@ fn settle(
 /// `message` for each message in order, then `disconnection`, exactly once.
 pub(crate) async fn run<T: Hooks>(
     engine: Engine,
+    handler: T,
+    request: Request,
+    ex: T::Extracted,
+    socket: Socket,
+    runtime: Arc<Runtime>,
+) {
+    // One span per connection: every line logged while it runs (hook
+    // errors included) carries its id, client, path and subprotocol.
+    let span = tracing::info_span!(
+        "ws",
+        id = socket.id(),
+        client = %request.client().map_or_else(|| "-".to_owned(), |c| c.to_string()),
+        path = %request.path(),
+        subprotocol = %request.subprotocol().unwrap_or("-"),
+    );
+    run_in_span(engine, handler, request, ex, socket, runtime)
+        .instrument(span)
+        .await;
+}
+
+async fn run_in_span<T: Hooks>(
+    engine: Engine,
     mut handler: T,
     request: Request,
     mut ex: T::Extracted,
@@ -441,11 +478,12 @@ pub(crate) async fn run<T: Hooks>(
     runtime: Arc<Runtime>,
 ) {
     let (_live, draining) = runtime.track(&socket, T::PATH);
+    let counters = &runtime.hub.inner.counters;
+    counters.opened();
     let limits = T::LIMITS;
     let mut io = Io::new(engine, socket.shared.clone(), &limits, draining);
     let started = std::time::Instant::now();
-    let id = socket.id();
-    tracing::info!(id, client = ?request.client(), path = request.path(), subprotocol = request.subprotocol(), "connected");
+    tracing::info!("connected");
     CURRENT
         .scope(socket, async {
             let outcome = drive(&mut io, handler.__connection(&request, &mut ex)).await;
@@ -469,16 +507,11 @@ pub(crate) async fn run<T: Hooks>(
             let done = AssertUnwindSafe(handler.__disconnection(&request, &mut ex)).catch_unwind();
             if let Err(panic) = done.await {
                 let error = panic_message(&*panic);
-                tracing::error!(path = request.path(), client = ?request.client(), hook = "disconnection", %error, "hook panicked");
+                tracing::error!(hook = "disconnection", %error, "hook panicked");
             }
         })
         .await;
-    tracing::info!(
-        id,
-        client = ?request.client(),
-        path = request.path(),
-        code = io.close_code.unwrap_or(1006),
-        duration = ?started.elapsed(),
-        "disconnected"
-    );
+    let code = io.close_code.unwrap_or(1006);
+    counters.ended(code, &mut io.counts);
+    tracing::info!(code, duration = ?started.elapsed(), "disconnected");
 }

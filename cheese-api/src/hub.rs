@@ -13,6 +13,7 @@
 use crate::backplane::{Backplane, Envelope, Target};
 use crate::message::{IntoMessage, Message};
 use crate::socket::{SendError, Socket};
+use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -31,6 +32,7 @@ pub(crate) struct HubInner {
     backplane: Mutex<Option<Arc<dyn Backplane>>>,
     pub(crate) node: u64,
     slow_closes: AtomicU64,
+    pub(crate) counters: Counters,
 }
 
 /// The app's rooms: send to a route's connections, a room or given sockets,
@@ -101,6 +103,7 @@ impl Hub {
                 backplane: Mutex::new(None),
                 node: node_id(),
                 slow_closes: AtomicU64::new(0),
+                counters: Counters::default(),
             }),
         }
     }
@@ -165,6 +168,11 @@ impl Hub {
     /// Open connections on this node.
     pub fn connections(&self) -> usize {
         self.registry().sockets.len()
+    }
+
+    /// The app's counters: connections, messages and bytes, closes by code.
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot(self.slow_closes())
     }
 
     /// Connections closed with 1013 because they could not keep up with

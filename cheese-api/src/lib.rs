@@ -98,6 +98,7 @@ mod security;
 mod serve;
 mod server;
 mod socket;
+mod stats;
 mod upgrade;
 
 #[cfg(feature = "redis")]
@@ -113,6 +114,7 @@ pub use security::Origins;
 pub use serve::ShutdownHandle;
 pub use server::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
 pub use socket::{SendError, Socket};
+pub use stats::Stats;
 
 /// Re-exports of the crates in the public API.
 pub use axum;
