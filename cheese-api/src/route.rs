@@ -149,7 +149,8 @@ impl Pattern {
         if !source.starts_with('/') {
             return Err(err(
                 format!("a route must start with `/`: write \"/{source}\""),
-                0..source.len().min(1),
+                // The first character, whole (it may take several bytes).
+                0..source.chars().next().map_or(0, char::len_utf8),
             ));
         }
         let mut segments = Vec::new();
@@ -319,6 +320,11 @@ pub(crate) fn percent_decode(raw: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits exactly: `from_str_radix` alone would also take
+            // a sign, decoding `%+4` as byte 4.
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
