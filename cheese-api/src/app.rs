@@ -101,6 +101,8 @@ pub struct App {
     max_header_bytes: usize,
     max_headers: Option<usize>,
     refused_origins: Arc<Mutex<HashSet<String>>>,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::tls::TlsConfig>,
 }
 
 impl Default for App {
@@ -147,6 +149,8 @@ impl App {
             max_header_bytes: Self::DEFAULT_MAX_HEADER_BYTES,
             max_headers: None,
             refused_origins: Arc::new(Mutex::new(HashSet::new())),
+            #[cfg(feature = "tls")]
+            tls: None,
         }
     }
 
@@ -297,6 +301,15 @@ impl App {
         self.runtime.hub.clone()
     }
 
+    /// Serves every route over TLS (wss://) with this configuration
+    /// (feature `tls`). The TLS handshake counts toward
+    /// [`handshake_timeout`](Self::handshake_timeout).
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: crate::tls::TlsConfig) -> App {
+        self.tls = Some(config);
+        self
+    }
+
     /// A snapshot of the app's counters (see [`Stats`](crate::Stats)).
     pub fn stats(&self) -> crate::Stats {
         self.runtime.hub.stats()
@@ -420,6 +433,8 @@ impl App {
             header_timeout: self.handshake_timeout,
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
+            #[cfg(feature = "tls")]
+            tls: self.tls.map(|c| tokio_rustls::TlsAcceptor::from(c.0)),
         };
         crate::serve::serve(listener, router, self.runtime, self.stop, http, drain).await
     }

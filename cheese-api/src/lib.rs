@@ -99,6 +99,8 @@ mod serve;
 mod server;
 mod socket;
 mod stats;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod upgrade;
 
 #[cfg(feature = "redis")]

@@ -13,6 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -159,11 +160,46 @@ async fn os_signal() {
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
 }
 
-/// Limits on the HTTP request before any route sees it.
+/// Limits on the HTTP request before any route sees it, and TLS.
 pub(crate) struct HttpLimits {
     pub(crate) header_timeout: Duration,
     pub(crate) max_header_bytes: usize,
     pub(crate) max_headers: Option<usize>,
+    #[cfg(feature = "tls")]
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+/// Serves one accepted connection (TCP or TLS) with HTTP/1 and upgrades.
+async fn serve_connection<I>(
+    io: I,
+    builder: hyper::server::conn::http1::Builder,
+    router: Router,
+    peer: SocketAddr,
+    tls: bool,
+    at: Instant,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let accepted = Accepted {
+        at,
+        drop_connection: Arc::new(Notify::new()),
+    };
+    let drop_connection = accepted.drop_connection.clone();
+    let service = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        req.extensions_mut().insert(accepted.clone());
+        if tls {
+            req.extensions_mut().insert(Tls);
+        }
+        router.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let connection = builder
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+        .with_upgrades();
+    tokio::select! {
+        _ = connection => {}
+        _ = drop_connection.notified() => {}
+    }
 }
 
 /// Serves `router` on `listener` until `stop` or an OS signal, then drains.
@@ -204,26 +240,29 @@ pub(crate) async fn serve(
         let _ = stream.set_nodelay(true);
         let router = router.clone();
         let builder = builder.clone();
-        tokio::spawn(async move {
-            let accepted = Accepted {
-                at: Instant::now(),
-                drop_connection: Arc::new(Notify::new()),
-            };
-            let drop_connection = accepted.drop_connection.clone();
-            let service =
-                tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-                    req.extensions_mut().insert(ConnectInfo(peer));
-                    req.extensions_mut().insert(accepted.clone());
-                    router.clone().oneshot(req.map(axum::body::Body::new))
-                });
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .with_upgrades();
-            tokio::select! {
-                _ = connection => {}
-                _ = drop_connection.notified() => {}
-            }
-        });
+        #[cfg(feature = "tls")]
+        if let Some(acceptor) = http.tls.clone() {
+            let handshake_timeout = http.header_timeout;
+            tokio::spawn(async move {
+                let accepted = Instant::now();
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => {
+                        serve_connection(tls, builder, router, peer, true, accepted).await
+                    }
+                    Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
+                    Err(_) => tracing::debug!("TLS handshake timed out"),
+                }
+            });
+            continue;
+        }
+        tokio::spawn(serve_connection(
+            stream,
+            builder,
+            router,
+            peer,
+            false,
+            Instant::now(),
+        ));
     }
     drop(listener);
     runtime.begin_drain();
