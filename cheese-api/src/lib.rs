@@ -99,6 +99,8 @@ mod serve;
 mod server;
 mod socket;
 mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod upgrade;
