@@ -24,7 +24,9 @@ type Members = HashMap<u64, Socket>;
 struct Registry {
     sockets: Members,
     rooms: HashMap<String, Members>,
-    routes: HashMap<String, Members>,
+    /// Keyed by the route's pattern; a group stays when it empties (there
+    /// are as many as routes), so connecting allocates no key or map.
+    routes: HashMap<&'static str, Members>,
 }
 
 pub(crate) struct HubInner {
@@ -181,20 +183,22 @@ impl Hub {
         self.inner.slow_closes.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn register(&self, socket: &Socket, route: &str) {
+    pub(crate) fn register(&self, socket: &Socket, route: &'static str) {
         let mut r = self.registry();
         r.sockets.insert(socket.id(), socket.clone());
         r.routes
-            .entry(route.to_owned())
+            .entry(route)
             .or_default()
             .insert(socket.id(), socket.clone());
     }
 
-    pub(crate) fn unregister(&self, socket: &Socket, route: &str) {
+    pub(crate) fn unregister(&self, socket: &Socket, route: &'static str) {
         let rooms = socket.rooms();
         let mut r = self.registry();
         r.sockets.remove(&socket.id());
-        remove_member(&mut r.routes, route, socket.id());
+        if let Some(members) = r.routes.get_mut(route) {
+            members.remove(&socket.id());
+        }
         for room in rooms {
             remove_member(&mut r.rooms, &room, socket.id());
         }
@@ -223,7 +227,10 @@ impl Hub {
             let r = self.registry();
             match target {
                 Target::Room(room) => r.rooms.get(room).map(|m| m.values().cloned().collect()),
-                Target::Route(route) => r.routes.get(route).map(|m| m.values().cloned().collect()),
+                Target::Route(route) => r
+                    .routes
+                    .get(route.as_str())
+                    .map(|m| m.values().cloned().collect()),
                 Target::Sockets(ids) => Some(
                     ids.iter()
                         .filter_map(|id| r.sockets.get(id).cloned())
