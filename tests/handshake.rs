@@ -224,3 +224,25 @@ async fn request_reports_what_cheeseapi_offers() {
         })
     );
 }
+
+#[derive(Clone)]
+struct Greeting(&'static str);
+
+#[derive(Default)]
+struct WithState;
+
+#[websocket("/state")]
+impl WithState {
+    async fn connection(&mut self, greeting: Extension<Greeting>, hub: Hub) {
+        let _ = self.send(format!("{} ({} open)", greeting.0 .0, hub.connections())).await;
+    }
+}
+
+#[tokio::test]
+async fn app_state_and_the_hub_reach_hooks_as_extractors() {
+    let app = App::empty().websocket::<WithState>().extension(Greeting("bonjour"));
+    let addr = start(app).await;
+    let mut ws = connect(addr, "/state").await;
+    // The hub is extracted before the upgrade, so this connection is not counted yet.
+    assert_eq!(recv_text(&mut ws).await, "bonjour (0 open)");
+}

@@ -256,9 +256,8 @@ async fn hook_error_or_panic_closes_only_that_connection_with_1011() {
     let mut bystander = connect(addr, "/faulty").await;
     let mut erring = connect(addr, "/faulty").await;
     send_text(&mut erring, "err").await;
-    let reason = expect_close(&mut erring, 1011).await;
-    assert!(reason.len() <= 123, "reason is {} bytes", reason.len());
-    assert!(reason.starts_with("xxx"));
+    // The error's text is logged, not sent: the client sees a generic reason.
+    assert_eq!(expect_close(&mut erring, 1011).await, "internal error");
     let mut panicking = connect(addr, "/faulty").await;
     send_text(&mut panicking, "panic").await;
     expect_close(&mut panicking, 1011).await;

@@ -103,6 +103,7 @@ pub struct App {
     refused_origins: Arc<Mutex<HashSet<String>>>,
     #[cfg(feature = "tls")]
     tls: Option<crate::tls::TlsConfig>,
+    extensions: Vec<Arc<dyn Fn(Router) -> Router + Send + Sync>>,
 }
 
 impl Default for App {
@@ -151,6 +152,7 @@ impl App {
             refused_origins: Arc::new(Mutex::new(HashSet::new())),
             #[cfg(feature = "tls")]
             tls: None,
+            extensions: Vec::new(),
         }
     }
 
@@ -310,6 +312,39 @@ impl App {
         self
     }
 
+    /// Shares `value` with every hook and handler of the app: a hook takes it
+    /// as a parameter `name: Extension<T>` (axum's extractor), extracted
+    /// once before the upgrade. This is how app-wide state (a database
+    /// pool, configuration) reaches hooks.
+    ///
+    /// ```
+    /// use cheese_api::prelude::*;
+    /// use std::sync::Arc;
+    ///
+    /// struct Config { greeting: String }
+    ///
+    /// #[derive(Default)]
+    /// struct Greeter;
+    ///
+    /// #[websocket("/greet")]
+    /// impl Greeter {
+    ///     async fn connection(&mut self, config: Extension<Arc<Config>>) {
+    ///         let _ = self.send(config.greeting.clone()).await;
+    ///     }
+    /// }
+    ///
+    /// let app = App::empty()
+    ///     .websocket::<Greeter>()
+    ///     .extension(Arc::new(Config { greeting: "hi".into() }));
+    /// # let _ = app.router();
+    /// ```
+    pub fn extension<T: Clone + Send + Sync + 'static>(mut self, value: T) -> App {
+        self.extensions.push(Arc::new(move |router: Router| {
+            router.layer(axum::Extension(value.clone()))
+        }));
+        self
+    }
+
     /// A snapshot of the app's counters (see [`Stats`](crate::Stats)).
     pub fn stats(&self) -> crate::Stats {
         self.runtime.hub.stats()
@@ -409,9 +444,12 @@ impl App {
             }
             router = router.route(&path, handler);
         }
-        router
+        let router = router
             .merge(self.extra.clone())
-            .layer(axum::Extension(self.runtime.hub.clone()))
+            .layer(axum::Extension(self.runtime.hub.clone()));
+        self.extensions
+            .iter()
+            .fold(router, |router, add| add(router))
     }
 
     /// Serves the app on `listener` until Ctrl-C, SIGTERM or

@@ -431,8 +431,10 @@ fn settle(
         Ok(Ok(())) => return true,
         Ok(Err(HookError::Rejected(rejected))) => (rejected.code, rejected.reason),
         Ok(Err(HookError::Failed(error))) => {
+            // The error is for the log; the client sees a generic reason, so
+            // internal details do not leak into close frames.
             tracing::error!(path = request.path(), client = ?request.client(), hook, %error, "hook failed");
-            (1011, error)
+            (1011, "internal error".to_owned())
         }
         Err(panic) => {
             let error = panic_message(&*panic);

@@ -131,6 +131,7 @@ pub mod prelude {
     };
     pub use axum::extract::Query;
     pub use axum::http::StatusCode;
+    pub use axum::Extension;
     pub use bytes::Bytes;
 }
 
