@@ -1,0 +1,291 @@
+//! The server processes and what `/proc` tells about them: start one pinned
+//! to a core, wait until it accepts, read its CPU time and resident memory,
+//! kill it when done (also when the harness panics).
+
+use std::io;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The servers under test, each its own binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    /// cheese-api's `examples/echo` (port from `CHEESE_PORT`).
+    Cheese,
+    /// `bench/src/bin/axum_echo.rs`: plain axum, every default.
+    AxumDefaults,
+    /// The same binary with `--nodelay`: defaults but `TCP_NODELAY`.
+    AxumNodelay,
+    /// `bench/src/bin/axum_tuned.rs`: plain axum tuned by hand.
+    AxumTuned,
+}
+
+impl ServerKind {
+    pub const ALL: [ServerKind; 4] = [
+        ServerKind::Cheese,
+        ServerKind::AxumDefaults,
+        ServerKind::AxumNodelay,
+        ServerKind::AxumTuned,
+    ];
+
+    /// The short name used on the command line.
+    pub fn key(self) -> &'static str {
+        match self {
+            ServerKind::Cheese => "cheese",
+            ServerKind::AxumDefaults => "axum",
+            ServerKind::AxumNodelay => "nodelay",
+            ServerKind::AxumTuned => "tuned",
+        }
+    }
+
+    /// The name in tables and charts.
+    pub fn label(self) -> &'static str {
+        match self {
+            ServerKind::Cheese => "cheese-api echo",
+            ServerKind::AxumDefaults => "axum defaults",
+            ServerKind::AxumNodelay => "axum + nodelay",
+            ServerKind::AxumTuned => "axum tuned",
+        }
+    }
+
+    pub fn from_key(key: &str) -> Option<ServerKind> {
+        ServerKind::ALL.into_iter().find(|k| k.key() == key)
+    }
+
+    fn binary(self, dir: &Path) -> PathBuf {
+        match self {
+            ServerKind::Cheese => dir.join("examples").join("echo"),
+            ServerKind::AxumDefaults | ServerKind::AxumNodelay => dir.join("axum_echo"),
+            ServerKind::AxumTuned => dir.join("axum_tuned"),
+        }
+    }
+}
+
+/// Where the release binaries are: the directory of this executable
+/// (`target/release`), whose `examples/` holds cheese-api's echo.
+pub fn binary_dir() -> io::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
+}
+
+/// Checks that every server binary exists, with a hint when one is missing.
+pub fn check_binaries(dir: &Path, kinds: &[ServerKind]) -> Result<(), String> {
+    for kind in kinds {
+        let bin = kind.binary(dir);
+        if !bin.is_file() {
+            return Err(format!(
+                "{} not found: build it with `cargo build --release --example echo` and \
+                 `cargo build --release -p cheese-bench --bins` (or drop --no-build)",
+                bin.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A running server; killed (SIGKILL) and reaped when dropped.
+pub struct Server {
+    child: Child,
+    pub kind: ServerKind,
+    pub addr: SocketAddr,
+}
+
+impl Server {
+    /// Starts `kind` on a free loopback port, pinned to `core` when given,
+    /// and waits (up to 10 s) until it accepts TCP connections.
+    pub fn start(kind: ServerKind, dir: &Path, core: Option<usize>) -> Result<Server, String> {
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let bin = kind.binary(dir);
+        let mut command = Command::new(&bin);
+        command.arg(port.to_string());
+        if kind == ServerKind::AxumNodelay {
+            command.arg("--nodelay");
+        }
+        command
+            .env("CHEESE_PORT", port.to_string())
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls (prctl, sched_setaffinity)
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                // Die with the harness, even when it is killed with SIGKILL.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(core) = core {
+                    pin(0, core)?;
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+        let mut server = Server {
+            child,
+            kind,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        server.wait_ready(Duration::from_secs(10))?;
+        Ok(server)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!(
+                    "{} exited before accepting: {status}",
+                    self.kind.label()
+                ));
+            }
+            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "{} did not accept on {} within {limit:?}",
+                    self.kind.label(),
+                    self.addr
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `true` while the process has not exited.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Pins thread/process `pid` (0: the caller) to one core: what
+/// `taskset -c CORE` does, without needing util-linux.
+pub fn pin(pid: libc::pid_t, core: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays within it for core < 1024.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(core, &mut set);
+        if libc::sched_setaffinity(pid, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// How many cores this process may run on.
+pub fn usable_cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Raises the soft open-file limit to the hard one (children inherit it);
+/// returns the limit in force.
+pub fn raise_nofile() -> u64 {
+    // SAFETY: getrlimit/setrlimit with a valid struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let wanted = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &wanted) == 0 {
+                return wanted.rlim_cur as u64;
+            }
+        }
+        lim.rlim_cur as u64
+    }
+}
+
+/// User + system CPU time of a process so far (`/proc/PID/stat` fields 14
+/// and 15), or `None` when it cannot be read. `pid` `None`: this process.
+pub fn cpu_time(pid: Option<u32>) -> Option<Duration> {
+    let path = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_owned(),
+    };
+    let stat = std::fs::read_to_string(path).ok()?;
+    // The command name (field 2) may hold spaces: count from its closing ')'.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_ascii_whitespace().skip(11); // field 14 is the 12th after ')'
+    let utime: u64 = fields.next()?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_micros((utime + stime) * 1_000_000 / hz))
+}
+
+/// CPU time all cores have spent busy since boot (`/proc/stat`: user, nice,
+/// system, irq, softirq, steal; not idle or iowait).
+pub fn machine_busy() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_ascii_whitespace()
+        .skip(1)
+        .map(|f| f.parse().unwrap_or(0))
+        .collect();
+    let busy = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .map(|&i| v.get(i).copied().unwrap_or(0))
+        .sum::<u64>();
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    Some(Duration::from_micros(busy * 1_000_000 / hz))
+}
+
+/// Resident memory of a process in KiB (`VmRSS` in `/proc/PID/status`).
+pub fn vm_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_ascii_whitespace().nth(1)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_readings_of_this_process() {
+        assert!(cpu_time(None).is_some());
+        assert!(machine_busy().is_some());
+        let me = std::process::id();
+        assert!(cpu_time(Some(me)).is_some());
+        assert!(vm_rss_kib(me).is_some_and(|k| k > 0));
+        assert!(usable_cores() >= 1);
+        assert!(raise_nofile() >= 1);
+    }
+
+    #[test]
+    fn server_keys_round_trip() {
+        for kind in ServerKind::ALL {
+            assert_eq!(ServerKind::from_key(kind.key()), Some(kind));
+        }
+    }
+}
