@@ -12,12 +12,14 @@ use crate::engine::{Engine, ReadError};
 use crate::frame::{Incoming, PING, PONG};
 use crate::message::{Message, Text};
 use crate::request::Request;
-use crate::serve::Runtime;
+use crate::security::Slot;
+use crate::serve::{LiveGuard, Runtime};
 use crate::server::{HookError, Hooks};
 use crate::socket::{truncate_reason, Command, Shared, Socket, CURRENT};
 use crate::stats::Local;
 use crate::Limits;
 use futures_util::FutureExt;
+use hyper::upgrade::OnUpgrade;
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
@@ -447,16 +449,48 @@ fn settle(
     false
 }
 
-/// Runs one connection from the upgrade to the end: `connection`, then
-/// `message` for each message in order, then `disconnection`, exactly once.
-pub(crate) async fn run<T: Hooks>(
-    engine: Engine,
+/// What the handshake hands to the connection task, in one box so the
+/// task's future stays small (an async fn's arguments are stored twice).
+pub(crate) struct Pending<T: Hooks> {
+    pub(crate) handler: T,
+    pub(crate) request: Request,
+    pub(crate) ex: T::Extracted,
+    pub(crate) slot: Slot,
+    pub(crate) runtime: Arc<Runtime>,
+}
+
+/// One open connection's state, boxed once; hooks borrow its fields.
+struct Conn<T: Hooks> {
     handler: T,
     request: Request,
     ex: T::Extracted,
-    socket: Socket,
+    io: Io,
     runtime: Arc<Runtime>,
-) {
+    started: std::time::Instant,
+    _slot: Slot,
+    _live: LiveGuard,
+}
+
+/// The connection task: waits for hyper to hand over the upgraded stream,
+/// then runs the connection in its own tracing span.
+pub(crate) async fn start<T: Hooks>(on_upgrade: OnUpgrade, pending: Box<Pending<T>>) {
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(error) => return tracing::debug!(%error, "upgrade failed"),
+    };
+    let Pending {
+        handler,
+        request,
+        ex,
+        slot,
+        runtime,
+    } = *pending;
+    let limits = T::LIMITS;
+    let engine = Engine::new(upgraded, limits.max_size, limits.read_limit);
+    let socket = Socket::new(limits.write_limit, runtime.hub.clone());
+    let (live, draining) = runtime.track(&socket, T::PATH);
+    runtime.hub.inner.counters.opened();
+    let io = Io::new(engine, socket.shared.clone(), &limits, draining);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
     let span = tracing::info_span!(
@@ -466,54 +500,56 @@ pub(crate) async fn run<T: Hooks>(
         path = %request.path(),
         subprotocol = %request.subprotocol().unwrap_or("-"),
     );
-    run_in_span(engine, handler, request, ex, socket, runtime)
-        .instrument(span)
-        .await;
+    let mut conn = Box::new(Conn {
+        handler,
+        request,
+        ex,
+        io,
+        runtime,
+        started: std::time::Instant::now(),
+        _slot: slot,
+        _live: live,
+    });
+    CURRENT.scope(socket, run(&mut conn)).instrument(span).await;
 }
 
-async fn run_in_span<T: Hooks>(
-    engine: Engine,
-    mut handler: T,
-    request: Request,
-    mut ex: T::Extracted,
-    socket: Socket,
-    runtime: Arc<Runtime>,
-) {
-    let (_live, draining) = runtime.track(&socket, T::PATH);
-    let counters = &runtime.hub.inner.counters;
-    counters.opened();
-    let limits = T::LIMITS;
-    let mut io = Io::new(engine, socket.shared.clone(), &limits, draining);
-    let started = std::time::Instant::now();
+/// Runs one connection from the upgrade to the end: `connection`, then
+/// `message` for each message in order, then `disconnection`, exactly once.
+async fn run<T: Hooks>(conn: &mut Conn<T>) {
     tracing::info!("connected");
-    CURRENT
-        .scope(socket, async {
-            let outcome = drive(&mut io, handler.__connection(&request, &mut ex)).await;
-            let mut open = settle(&mut io, outcome, "connection", &request);
-            while open {
-                match poll_fn(|cx| io.poll_io(cx, true)).await {
-                    Event::Message(message) => {
-                        let outcome =
-                            drive(&mut io, handler.__message(&request, &mut ex, message)).await;
-                        open = settle(&mut io, outcome, "message", &request);
-                    }
-                    Event::Ended => break,
-                }
+    let outcome = drive(
+        &mut conn.io,
+        conn.handler.__connection(&conn.request, &mut conn.ex),
+    )
+    .await;
+    let mut open = settle(&mut conn.io, outcome, "connection", &conn.request);
+    while open {
+        match poll_fn(|cx| conn.io.poll_io(cx, true)).await {
+            Event::Message(message) => {
+                let hook = conn.handler.__message(&conn.request, &mut conn.ex, message);
+                let outcome = drive(&mut conn.io, hook).await;
+                open = settle(&mut conn.io, outcome, "message", &conn.request);
             }
-            // Finish the closing handshake (bounded by close_timeout) first.
-            poll_fn(|cx| match io.poll_io(cx, false) {
-                Poll::Ready(_) => Poll::Ready(()),
-                Poll::Pending => Poll::Pending,
-            })
-            .await;
-            let done = AssertUnwindSafe(handler.__disconnection(&request, &mut ex)).catch_unwind();
-            if let Err(panic) = done.await {
-                let error = panic_message(&*panic);
-                tracing::error!(hook = "disconnection", %error, "hook panicked");
-            }
-        })
-        .await;
-    let code = io.close_code.unwrap_or(1006);
-    counters.ended(code, &mut io.counts);
-    tracing::info!(code, duration = ?started.elapsed(), "disconnected");
+            Event::Ended => break,
+        }
+    }
+    // Finish the closing handshake (bounded by close_timeout) first.
+    poll_fn(|cx| match conn.io.poll_io(cx, false) {
+        Poll::Ready(_) => Poll::Ready(()),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
+    let done =
+        AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex)).catch_unwind();
+    if let Err(panic) = done.await {
+        let error = panic_message(&*panic);
+        tracing::error!(hook = "disconnection", %error, "hook panicked");
+    }
+    let code = conn.io.close_code.unwrap_or(1006);
+    conn.runtime
+        .hub
+        .inner
+        .counters
+        .ended(code, &mut conn.io.counts);
+    tracing::info!(code, duration = ?conn.started.elapsed(), "disconnected");
 }

@@ -99,7 +99,14 @@ impl Engine {
                 match tcp.try_read_buf(&mut self.rbuf) {
                     Ok(0) => return Poll::Ready(Err(ReadError::Gone)),
                     Ok(_) => return Poll::Ready(Ok(())),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        // Readiness was stale (tokio clears it only now):
+                        // an idle connection must not keep the buffer.
+                        if self.rbuf.is_empty() {
+                            self.rbuf = BytesMut::new();
+                        }
+                        continue;
+                    }
                     Err(_) => return Poll::Ready(Err(ReadError::Gone)),
                 }
             },

@@ -9,12 +9,10 @@
 //! TCP stream.
 
 use crate::connection;
-use crate::engine::Engine;
 use crate::request::Request;
 use crate::security::Guard;
 use crate::serve::{Accepted, Runtime};
 use crate::server::Hooks;
-use crate::socket::Socket;
 use axum::extract::ConnectInfo;
 use axum::http::{header, request::Parts, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -186,17 +184,14 @@ async fn handshake<T: Hooks>(
     if let Some(protocol) = protocol {
         headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
     }
-    let limits = T::LIMITS;
-    tokio::spawn(async move {
-        let _slot = slot; // held until the connection ends
-        let upgraded = match on_upgrade.await {
-            Ok(upgraded) => upgraded,
-            Err(error) => return tracing::debug!(%error, "upgrade failed"),
-        };
-        let engine = Engine::new(upgraded, limits.max_size, limits.read_limit);
-        let socket = Socket::new(limits.write_limit, runtime.hub.clone());
-        connection::run::<T>(engine, handler, request, ex, socket, runtime).await;
+    let pending = Box::new(connection::Pending {
+        handler,
+        request,
+        ex,
+        slot,
+        runtime,
     });
+    tokio::spawn(connection::start(on_upgrade, pending));
     response
 }
 
