@@ -54,6 +54,8 @@ pub(crate) enum Event {
 pub(crate) struct Io {
     engine: Option<Engine>,
     shared: Arc<Shared>,
+    /// Commands taken from the outbox in one lock, handled in order.
+    pending: VecDeque<Command>,
     inbox: VecDeque<Message>,
     max_queue: usize,
     write_limit: usize,
@@ -82,6 +84,7 @@ impl Io {
     pub(crate) fn new(engine: Engine, shared: Arc<Shared>, limits: &Limits, draining: bool) -> Io {
         let mut io = Io {
             engine: Some(engine),
+            pending: VecDeque::new(),
             shared,
             inbox: VecDeque::new(),
             max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
@@ -169,7 +172,9 @@ impl Io {
         match self.engine.as_mut() {
             Some(engine) => {
                 // What was sent before the close goes out before it.
-                while let Some(command) = self.shared.outbox.try_pop() {
+                let queued = std::mem::take(&mut self.pending);
+                let rest = std::iter::from_fn(|| self.shared.outbox.try_pop());
+                for command in queued.into_iter().chain(rest) {
                     if let Command::Send(message) = command {
                         let (opcode, payload) = message.wire();
                         engine.queue(opcode, payload);
@@ -213,8 +218,13 @@ impl Io {
             if engine.buffered() >= self.write_limit {
                 return true;
             }
-            match self.shared.outbox.poll_pop(cx) {
-                Poll::Ready(Command::Send(message)) => {
+            let command = match self.pending.pop_front() {
+                Some(command) => command,
+                None if self.shared.outbox.poll_take(cx, &mut self.pending) => continue,
+                None => return false,
+            };
+            match command {
+                Command::Send(message) => {
                     let len = message.len();
                     if self.state == State::Open {
                         let (opcode, payload) = message.wire();
@@ -231,8 +241,7 @@ impl Io {
                         self.shared.drained.notify_waiters();
                     }
                 }
-                Poll::Ready(Command::Close(code, reason)) => self.start_close(code, &reason),
-                Poll::Pending => return false,
+                Command::Close(code, reason) => self.start_close(code, &reason),
             }
         }
         cx.waker().wake_by_ref();
@@ -370,6 +379,9 @@ impl Io {
             if next.as_mut().poll(cx).is_ready() {
                 next.as_mut().reset(Instant::now() + every);
                 let _ = next.as_mut().poll(cx);
+                if let Some(engine) = self.engine.as_mut() {
+                    engine.release_idle_buffers();
+                }
                 self.send_ping(cx);
             }
         }
@@ -510,7 +522,12 @@ pub(crate) async fn start<T: Hooks>(on_upgrade: OnUpgrade, pending: Box<Pending<
         _slot: slot,
         _live: live,
     });
-    CURRENT.scope(socket, run(&mut conn)).instrument(span).await;
+    let run = CURRENT.scope(socket, run(&mut conn));
+    if span.is_disabled() {
+        run.await; // no span to enter on every poll
+    } else {
+        run.instrument(span).await;
+    }
 }
 
 /// Runs one connection from the upgrade to the end: `connection`, then

@@ -1,10 +1,12 @@
 //! The socket under a connection: reads that grow on demand, one write
 //! buffer flushed once per burst.
 //!
-//! An idle connection holds no read buffer: it waits for readiness, then
-//! reads into a small buffer (4 KiB, or `read_limit` if smaller), or, once a
-//! frame's header says how long it is, into room for the whole frame, so a
-//! large message takes few system calls and no copy to reassemble. Frames
+//! A new or quiet connection holds no buffers: it waits for readiness and
+//! probes on the stack, then reads into a small buffer (4 KiB, or
+//! `read_limit` if smaller), or, once a frame's header says how long it is,
+//! into room for the whole frame, so a large message takes few system calls
+//! and no copy to reassemble. A busy connection reuses its buffers; each
+//! keepalive tick gives back the empty ones. Frames
 //! are decoded by [`frame`](crate::frame); outgoing frames are encoded into
 //! one buffer that the driver flushes when it has nothing more to add.
 
@@ -74,13 +76,7 @@ impl Engine {
                 .decode(&mut self.rbuf)
                 .map_err(ReadError::Fail)?
             {
-                Step::Ready(incoming) => {
-                    if self.rbuf.is_empty() {
-                        // Between messages an idle connection keeps no buffer.
-                        self.rbuf = BytesMut::new();
-                    }
-                    return Poll::Ready(Ok(incoming));
-                }
+                Step::Ready(incoming) => return Poll::Ready(Ok(incoming)),
                 Step::Continue => {}
                 Step::Need(total) => {
                     let missing = total.saturating_sub(self.rbuf.len());
@@ -90,23 +86,43 @@ impl Engine {
         }
     }
 
+    /// Drops the read and write buffers if they hold nothing: called on each
+    /// keepalive tick, so a connection that went quiet gives its buffers back
+    /// while a busy one reuses them message after message.
+    pub(crate) fn release_idle_buffers(&mut self) {
+        if self.rbuf.is_empty() && self.rbuf.capacity() > 0 {
+            self.rbuf = BytesMut::new();
+        }
+        if self.wbuf.is_empty() && self.wbuf.capacity() > 0 {
+            self.wbuf = BytesMut::new();
+        }
+    }
+
     /// Reads at least one byte into `rbuf`, with room for `room` more.
     fn poll_fill(&mut self, cx: &mut Context<'_>, room: usize) -> Poll<Result<(), ReadError>> {
         match &mut self.io {
             Transport::Tcp(tcp) => loop {
                 ready!(tcp.poll_read_ready(cx)).map_err(|_| ReadError::Gone)?;
+                if self.rbuf.capacity() == 0 {
+                    // No buffer yet (a fresh or quiet connection): probe on
+                    // the stack, so stale readiness allocates nothing.
+                    let mut probe = [0u8; 256];
+                    match tcp.try_read(&mut probe) {
+                        Ok(0) => return Poll::Ready(Err(ReadError::Gone)),
+                        Ok(n) => {
+                            self.rbuf.reserve(room.max(n));
+                            self.rbuf.extend_from_slice(&probe[..n]);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                        Err(_) => return Poll::Ready(Err(ReadError::Gone)),
+                    }
+                }
                 self.rbuf.reserve(room);
                 match tcp.try_read_buf(&mut self.rbuf) {
                     Ok(0) => return Poll::Ready(Err(ReadError::Gone)),
                     Ok(_) => return Poll::Ready(Ok(())),
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        // Readiness was stale (tokio clears it only now):
-                        // an idle connection must not keep the buffer.
-                        if self.rbuf.is_empty() {
-                            self.rbuf = BytesMut::new();
-                        }
-                        continue;
-                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                     Err(_) => return Poll::Ready(Err(ReadError::Gone)),
                 }
             },

@@ -54,11 +54,29 @@ pub trait WebsocketServer: Default + Send + 'static {
         &self,
         message: impl IntoMessage,
     ) -> impl Future<Output = Result<(), SendError>> + Send {
-        let socket = Socket::current();
-        let message = message.into_message();
+        // Fast path: queue at once, no handle cloned, when under write_limit.
+        let now = match message.into_message() {
+            Err(e) => Err(Some(SendError::Json(e))),
+            Ok(message) => {
+                match crate::socket::CURRENT.try_with(|socket| socket.try_queue(message)) {
+                    Err(_) => Err(Some(SendError::OutsideHook)),
+                    Ok(Ok(())) => Err(None),
+                    Ok(Err((error, None))) => Err(Some(error)),
+                    Ok(Err((_, Some(message)))) => Ok(message), // must wait for the writer
+                }
+            }
+        };
         async move {
-            let socket = socket.ok_or(SendError::OutsideHook)?;
-            socket.send(message.map_err(SendError::Json)?).await
+            match now {
+                Err(None) => Ok(()),
+                Err(Some(error)) => Err(error),
+                Ok(message) => {
+                    Socket::current()
+                        .ok_or(SendError::OutsideHook)?
+                        .send(message)
+                        .await
+                }
+            }
         }
     }
 

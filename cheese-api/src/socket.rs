@@ -14,7 +14,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::Context;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -77,7 +77,10 @@ impl Outbox {
     }
 
     /// Queues a command for the driver; fails once the driver is gone.
-    pub(crate) fn push(&self, command: Command) -> Result<(), SendError> {
+    /// `wake: false` when the caller runs on the driver's own task (a hook),
+    /// which polls the queue right after: waking it would cost a spurious
+    /// re-poll per message.
+    pub(crate) fn push(&self, command: Command, wake: bool) -> Result<(), SendError> {
         {
             let mut queue = self.lock();
             if self.closed.load(Ordering::Acquire) {
@@ -85,7 +88,9 @@ impl Outbox {
             }
             queue.push_back(command);
         }
-        self.waker.wake();
+        if wake {
+            self.waker.wake();
+        }
         Ok(())
     }
 
@@ -94,16 +99,17 @@ impl Outbox {
         self.lock().pop_front()
     }
 
-    /// The next command, or `Pending` with the driver's waker registered.
-    pub(crate) fn poll_pop(&self, cx: &mut Context<'_>) -> Poll<Command> {
-        if let Some(command) = self.try_pop() {
-            return Poll::Ready(command);
+    /// Moves every queued command into `into` (one lock for a whole burst),
+    /// or registers the driver's waker and returns false when there is none.
+    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<Command>) -> bool {
+        let mut queue = self.lock();
+        if queue.is_empty() {
+            // Registered under the lock: a push after it sees this waker.
+            self.waker.register(cx.waker());
+            return false;
         }
-        self.waker.register(cx.waker());
-        match self.try_pop() {
-            Some(command) => Poll::Ready(command),
-            None => Poll::Pending,
-        }
+        std::mem::swap(&mut *queue, into);
+        true
     }
 
     /// Refuses further pushes and drops what is queued.
@@ -187,6 +193,36 @@ impl Socket {
         }
     }
 
+    /// Queues `message` at once if the connection is open and under its
+    /// `write_limit`; the fast path of `self.send` inside a hook (on the
+    /// driver's own task, so no wake-up is needed).
+    pub(crate) fn try_queue(&self, message: Message) -> Result<(), (SendError, Option<Message>)> {
+        let shared = &self.shared;
+        if self.is_closed() {
+            return Err((SendError::Closed, None));
+        }
+        if shared.queued.load(Ordering::Acquire) > shared.write_limit {
+            return Err((SendError::Closed, Some(message)));
+        }
+        let len = message.len();
+        shared.queued.fetch_add(len, Ordering::AcqRel);
+        shared
+            .outbox
+            .push(Command::Send(message), false)
+            .map_err(|e| {
+                shared.queued.fetch_sub(len, Ordering::AcqRel);
+                (e, None)
+            })
+    }
+
+    /// Whether this runs inside a hook of this very connection, on its
+    /// driver's task.
+    fn on_own_task(&self) -> bool {
+        CURRENT
+            .try_with(|current| Arc::ptr_eq(&current.shared, &self.shared))
+            .unwrap_or(false)
+    }
+
     /// The socket of the hook running on this task, if any.
     pub(crate) fn current() -> Option<Socket> {
         CURRENT.try_with(Socket::clone).ok()
@@ -236,9 +272,12 @@ impl Socket {
         }
         let len = message.len();
         shared.queued.fetch_add(len, Ordering::AcqRel);
-        shared.outbox.push(Command::Send(message)).inspect_err(|_| {
-            shared.queued.fetch_sub(len, Ordering::AcqRel);
-        })
+        shared
+            .outbox
+            .push(Command::Send(message), !self.on_own_task())
+            .inspect_err(|_| {
+                shared.queued.fetch_sub(len, Ordering::AcqRel);
+            })
     }
 
     /// Starts the closing handshake with `code` and `reason`; returns once the
@@ -251,9 +290,10 @@ impl Socket {
             return Err(SendError::Closed);
         }
         self.shared.drained.notify_waiters();
+        let wake = !self.on_own_task();
         self.shared
             .outbox
-            .push(Command::Close(code, reason.to_owned()))
+            .push(Command::Close(code, reason.to_owned()), wake)
     }
 }
 
@@ -303,7 +343,7 @@ impl Socket {
         }
         shared.queued.fetch_add(message.len(), Ordering::AcqRel);
         let len = message.len();
-        match shared.outbox.push(Command::Send(message)) {
+        match shared.outbox.push(Command::Send(message), true) {
             Ok(()) => Offer::Queued,
             Err(_) => {
                 shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -319,7 +359,7 @@ impl Socket {
             let _ = self
                 .shared
                 .outbox
-                .push(Command::Close(code, reason.to_owned()));
+                .push(Command::Close(code, reason.to_owned()), true);
         }
     }
 }
