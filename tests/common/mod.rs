@@ -121,10 +121,27 @@ pub async fn expect_silence(ws: &mut Client, wait: Duration) {
 
 /// The status and body of a plain HTTP GET, sent over a raw socket.
 pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    http_request(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"),
+    )
+    .await
+}
+
+/// A plain HTTP POST; returns the status and body.
+pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
+    let len = body.len();
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {len}\r\n\r\n{body}"
+    );
+    http_request(addr, &req).await
+}
+
+/// Sends a raw HTTP/1.1 request and reads the answer to the end.
+async fn http_request(addr: SocketAddr, request: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
     let mut out = String::new();
     tokio::time::timeout(TIMEOUT, s.read_to_string(&mut out))
         .await
@@ -420,30 +437,4 @@ pub async fn connect_with_buffers(addr: SocketAddr, path: &str, bytes: u32) -> C
         Ok(Err(e)) => panic!("connect {path}: {e}"),
         Err(_) => panic!("connect {path}: timed out"),
     }
-}
-
-/// A plain HTTP POST; returns the status and body.
-pub async fn http_post(addr: SocketAddr, path: &str, body: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = TcpStream::connect(addr).await.unwrap();
-    let req = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut out = String::new();
-    tokio::time::timeout(TIMEOUT, s.read_to_string(&mut out))
-        .await
-        .expect("HTTP answer in time")
-        .unwrap();
-    let status = out
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
 }
