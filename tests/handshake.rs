@@ -234,13 +234,17 @@ struct WithState;
 #[websocket("/state")]
 impl WithState {
     async fn connection(&mut self, greeting: Extension<Greeting>, hub: Hub) {
-        let _ = self.send(format!("{} ({} open)", greeting.0 .0, hub.connections())).await;
+        let _ = self
+            .send(format!("{} ({} open)", greeting.0 .0, hub.connections()))
+            .await;
     }
 }
 
 #[tokio::test]
 async fn app_state_and_the_hub_reach_hooks_as_extractors() {
-    let app = App::empty().websocket::<WithState>().extension(Greeting("bonjour"));
+    let app = App::empty()
+        .websocket::<WithState>()
+        .extension(Greeting("bonjour"));
     let addr = start(app).await;
     let mut ws = connect(addr, "/state").await;
     // The hub handle was extracted before the upgrade; by the time
