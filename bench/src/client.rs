@@ -23,7 +23,7 @@ use crate::procs;
 pub type Ws = WebSocketStream<TcpStream>;
 
 /// Errors kept per run (the count is always exact).
-const KEEP_ERRORS: usize = 5;
+pub(crate) const KEEP_ERRORS: usize = 5;
 
 /// Opens a TCP connection (`TCP_NODELAY` on) and does the WebSocket
 /// handshake. `read_buffer` is the client's tungstenite read buffer.
@@ -192,7 +192,7 @@ pub struct RunResult {
 }
 
 impl RunResult {
-    fn error(&mut self, e: String) {
+    pub(crate) fn error(&mut self, e: String) {
         self.error_count += 1;
         if self.errors.len() < KEEP_ERRORS {
             self.errors.push(e);

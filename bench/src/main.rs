@@ -1,15 +1,19 @@
 //! cheese-bench: cheese-api's `examples/echo` against plain axum (defaults,
-//! and tuned by hand), each a separate server process pinned to its own
+//! and tuned by hand), and a room fan-out against plain axum with a
+//! broadcast channel, each a separate server process pinned to its own
 //! core, driven by the same lean client in the same run. Results are ratios
-//! to plain axum with defaults. See docs/performance.md.
+//! to plain axum with defaults (fan-out: to axum + broadcast channel). See
+//! docs/performance.md.
 //!
 //! ```text
-//! cargo run --release -p cheese-bench -- all            # everything, about 5 min
+//! cargo run --release -p cheese-bench -- all            # everything, about 5.5 min
 //! cargo run --release -p cheese-bench -- all --quick    # shorter windows
 //! cargo run --release -p cheese-bench -- client ws://127.0.0.1:9001/ --inflight 16
 //! ```
 
 mod client;
+mod fanout;
+mod fanout_wire;
 mod procs;
 mod report;
 
@@ -18,11 +22,12 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use client::EchoSpec;
+use fanout::FanoutSpec;
 use procs::{Server, ServerKind};
 use report::{Outcome, Report, Scenario};
 
 const USAGE: &str = "\
-cheese-bench: cheese-api's echo vs plain axum, same client, same run
+cheese-bench: cheese-api vs plain axum (echo, fan-out), same client, same run
 
 USAGE:
   cheese-bench all [OPTIONS]        build the servers, run every scenario on
@@ -36,23 +41,30 @@ OPTIONS of `all`:
   --secs SECS          measured window per scenario (default 3)
   --hold SECS          how long idle connections are held (default 3)
   --idle N             idle connections (default 5000)
+  --fanout N           fan-out connections (default 5000)
+  --broadcasts K       measured fan-out broadcasts (default 100; --quick 30)
   --rounds N           repeat everything N times (default 3); report the
                        quietest round of each cell (idle: the median)
   --servers a,b        subset of: cheese, axum, nodelay, tuned (axum, the
-                       baseline of every ratio, is always run)
-  --scenarios a,b      subset of: echo64, echo64x16, echo1m, cycles, idle
+                       baseline of every ratio, is always run; the fan-out
+                       runs on cheese and axum only)
+  --scenarios a,b      subset of: echo64, echo64x16, echo1m, cycles, idle,
+                       fanout
   --binary             64 B scenarios send binary instead of text
   --no-build           do not run `cargo build` first
   --no-write           print only; do not write docs/performance/
   --out DIR            where results.md and chart.svg go
                        (default: <workspace>/docs/performance)
 
-OPTIONS of `client` (echo unless --cycles or --idle):
+OPTIONS of `client` (echo unless --cycles, --idle or --fanout):
   --conns N (50)  --inflight N (1)  --size BYTES (64)  --binary
   --warmup SECS (1)  --secs SECS (3)  --pid PID (server CPU/memory)
   --read-buffer BYTES  the client's read buffer (8 KiB; 128 KiB from 64 KiB up)
   --cycles WORKERS     connect+echo+close cycles instead
   --idle N --hold SECS idle connections instead (needs --pid)
+  --fanout N --broadcasts K
+                       fan-out instead: N connections, K broadcasts (the
+                       server must answer `go <n>` as cheese_fanout does)
 ";
 
 fn main() -> ExitCode {
@@ -81,6 +93,7 @@ struct Settings {
     secs: Duration,
     hold: Duration,
     idle: usize,
+    fanout: FanoutSpec,
     rounds: usize,
     servers: Vec<ServerKind>,
     scenarios: Vec<Scenario>,
@@ -103,6 +116,11 @@ fn parse_all(args: &[String]) -> Result<Settings, String> {
         secs: Duration::from_secs(3),
         hold: Duration::from_secs(3),
         idle: 5000,
+        fanout: FanoutSpec {
+            conns: 5000,
+            broadcasts: 100,
+            warmup: 5,
+        },
         rounds: 3,
         servers: ServerKind::ALL.to_vec(),
         scenarios: Scenario::ALL.to_vec(),
@@ -111,7 +129,7 @@ fn parse_all(args: &[String]) -> Result<Settings, String> {
         write: true,
         out: workspace_root().join("docs").join("performance"),
     };
-    let (mut quick, mut rounds) = (false, None);
+    let (mut quick, mut rounds, mut broadcasts) = (false, None, None);
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
@@ -126,6 +144,8 @@ fn parse_all(args: &[String]) -> Result<Settings, String> {
             "--secs" => s.secs = secs(value()?)?,
             "--hold" => s.hold = secs(value()?)?,
             "--idle" => s.idle = number(value()?)?,
+            "--fanout" => s.fanout.conns = number(value()?)?.max(1),
+            "--broadcasts" => broadcasts = Some(number(value()?)?.max(1)),
             "--rounds" => rounds = Some(number(value()?)?.max(1)),
             "--servers" => {
                 let mut list = Vec::new();
@@ -162,6 +182,7 @@ fn parse_all(args: &[String]) -> Result<Settings, String> {
         }
     }
     s.rounds = rounds.unwrap_or(if quick { 1 } else { 3 });
+    s.fanout.broadcasts = broadcasts.unwrap_or(if quick { 30 } else { 100 });
     Ok(s)
 }
 
@@ -236,7 +257,9 @@ fn run_all(args: &[String]) -> Result<(), String> {
         build()?;
     }
     let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
-    procs::check_binaries(&dir, &s.servers)?;
+    let fanout = s.scenarios.contains(&Scenario::Fanout);
+    let echo = s.scenarios.iter().any(|k| *k != Scenario::Fanout);
+    procs::check_binaries(&dir, &s.servers, echo, fanout)?;
 
     let nofile = procs::raise_nofile();
     let room = usize::try_from(nofile)
@@ -250,6 +273,14 @@ fn run_all(args: &[String]) -> Result<(), String> {
         );
         s.idle = room;
     }
+    if fanout && s.fanout.conns > room {
+        eprintln!(
+            "note: open-file limit {nofile}: fan-out connections cut from {} to {room} \
+             (raise it with `ulimit -n 20000`)",
+            s.fanout.conns
+        );
+        s.fanout.conns = room;
+    }
     let cores = procs::usable_cores();
     let server_core = pin_client();
 
@@ -261,15 +292,21 @@ fn run_all(args: &[String]) -> Result<(), String> {
             for &scenario in &s.scenarios {
                 // Rotate the order from round to round so that drift in the
                 // machine's load does not always hit the same server.
-                let n = s.servers.len();
+                let servers: Vec<ServerKind> = s
+                    .servers
+                    .iter()
+                    .copied()
+                    .filter(|k| scenario != Scenario::Fanout || k.has_fanout())
+                    .collect();
+                let n = servers.len();
                 for k in 0..n {
-                    let server = s.servers[(k + round) % n];
+                    let server = servers[(k + round) % n];
                     eprint!(
-                        "[round {}/{}] {:<26} {:<16} ",
+                        "[round {}/{}] {:<26} {:<24} ",
                         round + 1,
                         s.rounds,
                         scenario.title(),
-                        server.label()
+                        scenario.server_label(server)
                     );
                     let mut outcome = run_one(&s, scenario, server, &dir, server_core).await;
                     outcome.round = round;
@@ -281,7 +318,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
         }
     });
 
-    let cells: Vec<Vec<&Outcome>> = s
+    let cells: Vec<Vec<Option<&Outcome>>> = s
         .scenarios
         .iter()
         .map(|&scenario| {
@@ -297,6 +334,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
         cells,
         all: &outcomes,
         rounds: s.rounds,
+        fanout_conns: s.fanout.conns,
     };
     let elapsed = started.elapsed();
     let command = format!(
@@ -323,7 +361,8 @@ fn run_all(args: &[String]) -> Result<(), String> {
 /// one with the least other work on the machine during its window (a choice
 /// made on a noise gauge, not on the result). Idle memory, which the
 /// machine's load does not move: the median round. Failed rounds last.
-fn pick(outcomes: &[Outcome], scenario: Scenario, server: ServerKind) -> &Outcome {
+/// `None` when the server did not run the scenario.
+fn pick(outcomes: &[Outcome], scenario: Scenario, server: ServerKind) -> Option<&Outcome> {
     let mut mine: Vec<&Outcome> = outcomes
         .iter()
         .filter(|o| o.scenario == scenario && o.server == server)
@@ -336,16 +375,15 @@ fn pick(outcomes: &[Outcome], scenario: Scenario, server: ServerKind) -> &Outcom
     });
     let valid = mine.iter().filter(|o| o.headline.is_some()).count();
     if valid == 0 {
-        return mine[0];
+        return mine.first().copied();
     }
     if scenario == Scenario::Idle {
-        return mine[(valid - 1) / 2];
+        return Some(mine[(valid - 1) / 2]);
     }
     mine[..valid]
         .iter()
         .copied()
         .min_by(|a, b| a.noise().total_cmp(&b.noise()))
-        .unwrap_or(mine[0])
 }
 
 /// Starts a fresh server process for one scenario, runs it, stops it.
@@ -356,7 +394,7 @@ async fn run_one(
     dir: &Path,
     core: Option<usize>,
 ) -> Outcome {
-    let mut server = match Server::start(kind, dir, core) {
+    let mut server = match Server::start(kind, scenario == Scenario::Fanout, dir, core) {
         Ok(server) => server,
         Err(e) => return Outcome::failed(scenario, kind, e),
     };
@@ -403,6 +441,9 @@ async fn run_one(
         }
         Scenario::Idle => {
             Outcome::from_idle(kind, client::idle(addr, &url, s.idle, s.hold, pid).await)
+        }
+        Scenario::Fanout => {
+            Outcome::from_fanout(kind, fanout::fanout(addr, &url, &s.fanout, Some(pid)).await)
         }
     };
     if !server.alive() {
@@ -452,6 +493,20 @@ fn results_markdown(
         },
         if s.text { "text" } else { "binary" },
     ));
+    if s.scenarios.contains(&Scenario::Fanout) {
+        md.push_str(&format!(
+            "Fan-out: {} connections to one server; once a broadcast has \
+             reached them all, {} unmeasured then {} measured broadcasts of \
+             64 B text, one at a time. cheese-api's room \
+             (`bench/src/bin/cheese_fanout.rs`) against plain axum with a \
+             `tokio::sync::broadcast` channel (`bench/src/bin/axum_fanout.rs`), \
+             **the baseline of the fan-out ratios**; the axum + nodelay and \
+             axum tuned rows have no fan-out server (–).\n\n",
+            report::fmt_int(s.fanout.conns as u64),
+            s.fanout.warmup,
+            s.fanout.broadcasts,
+        ));
+    }
     md.push_str("## Headline (absolute, and ratio to axum defaults)\n\n");
     md.push_str(&report.main_table());
     md.push_str(
@@ -463,10 +518,19 @@ fn results_markdown(
          (listed below); † one whose window had more than half a core of \
          other work on the machine (\"rest of machine\" below): distrust it.\n\n",
     );
+    if s.scenarios.contains(&Scenario::Fanout) {
+        md.push_str(
+            "Fan-out column: messages delivered per second, receivers × \
+             broadcasts ÷ the wall time of the measured broadcasts; its \
+             \"cheese-api echo\" row is cheese-api's room server and its \"axum \
+             defaults\" row is plain axum + `tokio::sync::broadcast`, the \
+             baseline (1.00×) of that column only.\n\n",
+        );
+    }
     md.push_str("## Server CPU per message (per cycle), and ratio to axum defaults\n\n");
     md.push_str(
-        "User + system time of the server process in the window ÷ echoes (cycles) \
-         in it; median over the rounds; less is better. This moves much less \
+        "User + system time of the server process in the window ÷ echoes (cycles, \
+         fan-out: messages delivered) in it; median over the rounds; less is better. This moves much less \
          with other load than throughput does, and it is the figure to compare \
          where the client's core is the limit.\n\n",
     );
@@ -482,9 +546,26 @@ fn results_markdown(
          when it is high, distrust the row.\n\n",
     );
     md.push_str(&report.detail_tables());
+    if s.scenarios.contains(&Scenario::Fanout) {
+        md.push_str(
+            "\nFan-out p50, p99, max: over the reported round's broadcasts \
+             (exact, not from a histogram), the time from the trigger's \
+             `go <n>` to the arrival of broadcast n at the last receiver. \
+             Per receiver: the same to each receiver's arrival, over every \
+             receiver of every broadcast. Delivered: receivers × broadcasts \
+             ÷ the wall time of the measured broadcasts, which run back to \
+             back. Server CPU per message: the server's CPU in that time ÷ \
+             messages delivered.\n",
+        );
+    }
     md.push_str("\n## Errors\n\n");
     if problems.is_empty() {
-        md.push_str("None: every echoed byte matched, no connection died.\n");
+        md.push_str(if s.scenarios.contains(&Scenario::Fanout) {
+            "None: every echoed byte matched, every receiver got every \
+             broadcast exactly once and in order, no connection died.\n"
+        } else {
+            "None: every echoed byte matched, no connection died.\n"
+        });
     } else {
         for p in &problems {
             md.push_str(&format!("- {p}\n"));
@@ -519,6 +600,7 @@ fn run_client(args: &[String]) -> Result<(), String> {
         read_buffer: 8 * 1024,
     };
     let (mut pid, mut cycles, mut idle, mut hold) = (None, None, None, Duration::from_secs(3));
+    let (mut fanout_conns, mut broadcasts) = (None, 100);
     let mut read_buffer = None;
     let mut it = args[1..].iter();
     while let Some(arg) = it.next() {
@@ -535,6 +617,8 @@ fn run_client(args: &[String]) -> Result<(), String> {
             "--idle" => idle = Some(number(value()?)?),
             "--hold" => hold = secs(value()?)?,
             "--read-buffer" => read_buffer = Some(number(value()?)?),
+            "--fanout" => fanout_conns = Some(number(value()?)?.max(1)),
+            "--broadcasts" => broadcasts = number(value()?)?.max(1),
             other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
         }
     }
@@ -548,6 +632,15 @@ fn run_client(args: &[String]) -> Result<(), String> {
     let rt = runtime()?;
     let local = tokio::task::LocalSet::new();
     let outcome = local.block_on(&rt, async {
+        if let Some(conns) = fanout_conns {
+            let spec = FanoutSpec {
+                conns,
+                broadcasts,
+                warmup: 5,
+            };
+            let r = fanout::fanout(addr, &url, &spec, pid).await;
+            return Ok(Outcome::from_fanout(ServerKind::AxumDefaults, r));
+        }
         if let Some(n) = idle {
             let pid = pid.ok_or("--idle needs --pid")?;
             let r = client::idle(addr, &url, n, hold, pid).await;

@@ -12,9 +12,12 @@ use std::time::{Duration, Instant};
 /// The servers under test, each its own binary.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerKind {
-    /// cheese-api's `examples/echo` (port from `CHEESE_PORT`).
+    /// cheese-api's `examples/echo` (port from `CHEESE_PORT`); in the
+    /// fan-out scenario `bench/src/bin/cheese_fanout.rs`.
     Cheese,
-    /// `bench/src/bin/axum_echo.rs`: plain axum, every default.
+    /// `bench/src/bin/axum_echo.rs`: plain axum, every default; in the
+    /// fan-out scenario `bench/src/bin/axum_fanout.rs` (plain axum and a
+    /// broadcast channel, by hand).
     AxumDefaults,
     /// The same binary with `--nodelay`: defaults but `TCP_NODELAY`.
     AxumNodelay,
@@ -54,12 +57,32 @@ impl ServerKind {
         ServerKind::ALL.into_iter().find(|k| k.key() == key)
     }
 
-    fn binary(self, dir: &Path) -> PathBuf {
+    /// Whether the row has a fan-out server: cheese-api (a room) and plain
+    /// axum (a `tokio::sync::broadcast` channel, the baseline of the
+    /// fan-out ratios); the other two rows are echo variants only.
+    pub fn has_fanout(self) -> bool {
+        matches!(self, ServerKind::Cheese | ServerKind::AxumDefaults)
+    }
+
+    /// The name of the row's fan-out server.
+    pub fn fanout_label(self) -> &'static str {
         match self {
-            ServerKind::Cheese => dir.join("examples").join("echo"),
-            ServerKind::AxumDefaults | ServerKind::AxumNodelay => dir.join("axum_echo"),
-            ServerKind::AxumTuned => dir.join("axum_tuned"),
+            ServerKind::Cheese => "cheese-api room",
+            ServerKind::AxumDefaults => "axum + broadcast channel",
+            ServerKind::AxumNodelay | ServerKind::AxumTuned => "none",
         }
+    }
+
+    /// The binary of the row's echo server, or of its fan-out server.
+    fn binary(self, dir: &Path, fanout: bool) -> Option<PathBuf> {
+        Some(match (self, fanout) {
+            (ServerKind::Cheese, false) => dir.join("examples").join("echo"),
+            (ServerKind::AxumDefaults | ServerKind::AxumNodelay, false) => dir.join("axum_echo"),
+            (ServerKind::AxumTuned, false) => dir.join("axum_tuned"),
+            (ServerKind::Cheese, true) => dir.join("cheese_fanout"),
+            (ServerKind::AxumDefaults, true) => dir.join("axum_fanout"),
+            (ServerKind::AxumNodelay | ServerKind::AxumTuned, true) => return None,
+        })
     }
 }
 
@@ -70,10 +93,17 @@ pub fn binary_dir() -> io::Result<PathBuf> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// Checks that every server binary exists, with a hint when one is missing.
-pub fn check_binaries(dir: &Path, kinds: &[ServerKind]) -> Result<(), String> {
-    for kind in kinds {
-        let bin = kind.binary(dir);
+/// Checks that every server binary needed exists (the echo servers when
+/// `echo`, the fan-out ones when `fanout`), with a hint when one is missing.
+pub fn check_binaries(
+    dir: &Path,
+    kinds: &[ServerKind],
+    echo: bool,
+    fanout: bool,
+) -> Result<(), String> {
+    let echoes = kinds.iter().filter(|_| echo).map(|k| k.binary(dir, false));
+    let fanouts = kinds.iter().filter(|_| fanout).map(|k| k.binary(dir, true));
+    for bin in echoes.chain(fanouts).flatten() {
         if !bin.is_file() {
             return Err(format!(
                 "{} not found: build it with `cargo build --release --example echo` and \
@@ -93,11 +123,19 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `kind` on a free loopback port, pinned to `core` when given,
-    /// and waits (up to 10 s) until it accepts TCP connections.
-    pub fn start(kind: ServerKind, dir: &Path, core: Option<usize>) -> Result<Server, String> {
+    /// Starts `kind` (its fan-out server when `fanout`) on a free loopback
+    /// port, pinned to `core` when given, and waits (up to 10 s) until it
+    /// accepts TCP connections.
+    pub fn start(
+        kind: ServerKind,
+        fanout: bool,
+        dir: &Path,
+        core: Option<usize>,
+    ) -> Result<Server, String> {
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let bin = kind.binary(dir);
+        let bin = kind
+            .binary(dir, fanout)
+            .ok_or_else(|| format!("{} has no fan-out server", kind.label()))?;
         let mut command = Command::new(&bin);
         command.arg(port.to_string());
         if kind == ServerKind::AxumNodelay {
@@ -286,6 +324,9 @@ mod tests {
     fn server_keys_round_trip() {
         for kind in ServerKind::ALL {
             assert_eq!(ServerKind::from_key(kind.key()), Some(kind));
+            let dir = Path::new("/x");
+            assert!(kind.binary(dir, false).is_some());
+            assert_eq!(kind.binary(dir, true).is_some(), kind.has_fanout());
         }
     }
 }

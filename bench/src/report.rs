@@ -1,5 +1,6 @@
-//! Results as markdown tables (ratios to plain axum with defaults, same run)
-//! and as an SVG bar chart of those ratios.
+//! Results as markdown tables (ratios to plain axum with defaults, same run;
+//! for the fan-out scenario, to plain axum with a broadcast channel) and as
+//! an SVG bar chart of those ratios.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -9,6 +10,7 @@ use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::client::{IdleResult, RunResult};
+use crate::fanout::{FanoutInfo, FanoutResult};
 use crate::procs::ServerKind;
 
 /// The scenarios, in table order.
@@ -19,15 +21,19 @@ pub enum Scenario {
     Echo1M,
     Cycles,
     Idle,
+    /// One message to every connection of one node (cheese-api's room
+    /// against plain axum with a `tokio::sync::broadcast` channel).
+    Fanout,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Echo64,
         Scenario::Echo64Batch,
         Scenario::Echo1M,
         Scenario::Cycles,
         Scenario::Idle,
+        Scenario::Fanout,
     ];
 
     pub fn key(self) -> &'static str {
@@ -37,6 +43,7 @@ impl Scenario {
             Scenario::Echo1M => "echo1m",
             Scenario::Cycles => "cycles",
             Scenario::Idle => "idle",
+            Scenario::Fanout => "fanout",
         }
     }
 
@@ -51,12 +58,14 @@ impl Scenario {
             Scenario::Echo1M => "echo 1 MiB",
             Scenario::Cycles => "connect+echo+close",
             Scenario::Idle => "idle connections",
+            Scenario::Fanout => "broadcast fan-out",
         }
     }
 
     pub fn unit(self) -> &'static str {
         match self {
             Scenario::Echo64 | Scenario::Echo64Batch => "msg/s",
+            Scenario::Fanout => "msg/s delivered",
             Scenario::Echo1M => "MB/s",
             Scenario::Cycles => "cycles/s",
             Scenario::Idle => "KiB/conn",
@@ -66,6 +75,16 @@ impl Scenario {
     /// Idle memory is the only figure where less is better.
     pub fn higher_is_better(self) -> bool {
         self != Scenario::Idle
+    }
+
+    /// The scenario's name for `server`'s row: in the fan-out scenario the
+    /// rows stand for other programs (see [`ServerKind::fanout_label`]).
+    pub fn server_label(self, server: ServerKind) -> &'static str {
+        if self == Scenario::Fanout {
+            server.fanout_label()
+        } else {
+            server.label()
+        }
     }
 }
 
@@ -77,6 +96,7 @@ pub struct Outcome {
     pub headline: Option<f64>,
     pub run: Option<RunResult>,
     pub idle: Option<IdleResult>,
+    pub fanout: Option<FanoutInfo>,
     /// Why there is no result, when the server could not be run.
     pub failure: Option<String>,
     /// Which round (from 0) this came from.
@@ -96,9 +116,18 @@ impl Outcome {
             headline: (run.ops > 0).then_some(headline),
             run: Some(run),
             idle: None,
+            fanout: None,
             failure: None,
             round: 0,
         }
+    }
+
+    /// Headline: messages delivered per second over the measured
+    /// broadcasts (receivers × broadcasts ÷ their wall time).
+    pub fn from_fanout(server: ServerKind, result: FanoutResult) -> Outcome {
+        let mut outcome = Outcome::from_run(Scenario::Fanout, server, result.run);
+        outcome.fanout = Some(result.info);
+        outcome
     }
 
     pub fn from_idle(server: ServerKind, idle: IdleResult) -> Outcome {
@@ -108,6 +137,7 @@ impl Outcome {
             headline: idle.kib_per_conn(),
             run: None,
             idle: Some(idle),
+            fanout: None,
             failure: None,
             round: 0,
         }
@@ -120,6 +150,7 @@ impl Outcome {
             headline: None,
             run: None,
             idle: None,
+            fanout: None,
             failure: Some(why),
             round: 0,
         }
@@ -138,6 +169,18 @@ impl Outcome {
                     r.error_count,
                     r.failed,
                     r.errors.join(" | ")
+                ));
+            }
+        }
+        if let Some(f) = &self.fanout {
+            if f.connected < f.target || f.times.len() < f.broadcasts {
+                out.push(format!(
+                    "{} of {} connections opened, {} of {} broadcasts completed, {} receiver(s) lost",
+                    f.connected,
+                    f.target,
+                    f.times.len(),
+                    f.broadcasts,
+                    f.lost
                 ));
             }
         }
@@ -180,7 +223,22 @@ impl Outcome {
             Some(h) => format!("{} {}", fmt_num(h), self.scenario.unit()),
             None => "no result".to_owned(),
         };
-        if let Some(r) = &self.run {
+        if let (Some(r), Some(f)) = (&self.run, &self.fanout) {
+            let _ = write!(
+                s,
+                ", {} clients × {} broadcasts, fan-out p50 {} p99 {} max {}, \
+                 server CPU {}/msg ({}), client CPU {}, rest {}",
+                fmt_int(f.connected as u64),
+                f.times.len(),
+                fmt_dur(f.quantile(0.5)),
+                fmt_dur(f.quantile(0.99)),
+                fmt_dur(f.max()),
+                fmt_opt_us(server_us_per_op(r)),
+                fmt_pct(r.server_cpu, r.window),
+                fmt_pct(r.client_cpu, r.window),
+                fmt_pct(rest_of_machine(r), r.window),
+            );
+        } else if let Some(r) = &self.run {
             let _ = write!(
                 s,
                 ", p50 {} p99 {}, server CPU {}/op ({}), client CPU {}, rest {}",
@@ -226,17 +284,38 @@ fn server_us_per_op(r: &RunResult) -> Option<f64> {
 pub struct Report<'a> {
     pub servers: &'a [ServerKind],
     pub scenarios: &'a [Scenario],
-    /// `cells[scenario][server]`: the round reported (see `pick` in main).
-    pub cells: Vec<Vec<&'a Outcome>>,
+    /// `cells[scenario][server]`: the round reported (see `pick` in main);
+    /// `None` where the server has no program for the scenario (fan-out).
+    pub cells: Vec<Vec<Option<&'a Outcome>>>,
     /// Every outcome of every round.
     pub all: &'a [Outcome],
     pub rounds: usize,
+    /// Connections in the fan-out scenario.
+    pub fanout_conns: usize,
+}
+
+/// `true` when `server` runs in `scenario` (the fan-out scenario has two
+/// servers only).
+fn runs(scenario: Scenario, server: ServerKind) -> bool {
+    scenario != Scenario::Fanout || server.has_fanout()
 }
 
 impl Report<'_> {
     fn cell(&self, si: usize, server: ServerKind) -> Option<&Outcome> {
         let k = self.servers.iter().position(|s| *s == server)?;
-        self.cells[si].get(k).copied()
+        self.cells[si].get(k).copied().flatten()
+    }
+
+    /// A column's heading in the main table.
+    fn heading(&self, s: Scenario) -> String {
+        match s {
+            Scenario::Fanout => format!(
+                "fan-out to {} clients ({}; ratio to axum + broadcast channel)",
+                fmt_int(self.fanout_conns as u64),
+                s.unit()
+            ),
+            _ => format!("{} ({})", s.title(), s.unit()),
+        }
     }
 
     /// Ratio of a server's headline to axum-with-defaults' in the same
@@ -273,8 +352,8 @@ impl Report<'_> {
     /// the medians; with several rounds, the range of per-round ratios).
     pub fn main_table(&self) -> String {
         let mut t = String::from("| server |");
-        for s in self.scenarios {
-            let _ = write!(t, " {} ({}) |", s.title(), s.unit());
+        for &s in self.scenarios {
+            let _ = write!(t, " {} |", self.heading(s));
         }
         t.push_str("\n|---|");
         for _ in self.scenarios {
@@ -283,14 +362,20 @@ impl Report<'_> {
         t.push('\n');
         for &server in self.servers {
             let _ = write!(t, "| {} |", server.label());
-            for (si, _) in self.scenarios.iter().enumerate() {
+            for (si, &scenario) in self.scenarios.iter().enumerate() {
+                if !runs(scenario, server) {
+                    t.push_str(" – |");
+                    continue;
+                }
                 let cell = self.cell(si, server);
                 match cell.and_then(|c| c.headline) {
                     Some(h) => {
                         let mut ratio = self
                             .ratio(si, server)
                             .map_or("–".to_owned(), |r| format!("{r:.2}×"));
-                        if server != ServerKind::AxumDefaults {
+                        if scenario == Scenario::Fanout && server == ServerKind::AxumDefaults {
+                            let _ = write!(ratio, ": {}", server.fanout_label());
+                        } else if server != ServerKind::AxumDefaults {
                             if let Some((lo, hi)) = self.ratio_range(self.scenarios[si], server) {
                                 let _ = write!(ratio, ", {lo:.2}–{hi:.2}");
                             }
@@ -336,7 +421,11 @@ impl Report<'_> {
         };
         let mut t = String::from("| server |");
         for s in &timed {
-            let _ = write!(t, " {} |", s.title());
+            if *s == Scenario::Fanout {
+                t.push_str(" fan-out, per delivered message (vs axum + broadcast channel) |");
+            } else {
+                let _ = write!(t, " {} |", s.title());
+            }
         }
         t.push_str("\n|---|");
         for _ in &timed {
@@ -364,12 +453,18 @@ impl Report<'_> {
     /// Latency and CPU for the timed scenarios; memory and survival for idle.
     pub fn detail_tables(&self) -> String {
         let mut t = String::new();
-        t.push_str(
-            "| scenario | server | rate | p50 | p99 | server CPU per op | server CPU | client CPU | rest of machine | errors |\n\
-             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        );
+        if self
+            .scenarios
+            .iter()
+            .any(|s| !matches!(s, Scenario::Idle | Scenario::Fanout))
+        {
+            t.push_str(
+                "| scenario | server | rate | p50 | p99 | server CPU per op | server CPU | client CPU | rest of machine | errors |\n\
+                 |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+            );
+        }
         for (si, s) in self.scenarios.iter().enumerate() {
-            if *s == Scenario::Idle {
+            if matches!(s, Scenario::Idle | Scenario::Fanout) {
                 continue;
             }
             for &server in self.servers {
@@ -408,8 +503,11 @@ impl Report<'_> {
             }
         }
         if let Some(si) = self.scenarios.iter().position(|s| *s == Scenario::Idle) {
+            if !t.is_empty() {
+                t.push('\n');
+            }
             t.push_str(
-                "\n| idle | server | KiB per connection | server VmRSS before → after | survived | opened in | server CPU in the hold | errors |\n\
+                "| idle | server | KiB per connection | server VmRSS before → after | survived | opened in | server CPU in the hold | errors |\n\
                  |---|---|---:|---:|---:|---:|---:|---:|\n",
             );
             for &server in self.servers {
@@ -438,6 +536,51 @@ impl Report<'_> {
                 );
             }
         }
+        if let Some(si) = self.scenarios.iter().position(|s| *s == Scenario::Fanout) {
+            if !t.is_empty() {
+                t.push('\n');
+            }
+            t.push_str(&self.fanout_table(si));
+        }
+        t
+    }
+
+    /// The fan-out scenario: fan-out times (exact, over the reported
+    /// round's broadcasts), per-receiver arrival, rate and CPU.
+    fn fanout_table(&self, si: usize) -> String {
+        let mut t = String::from(
+            "| fan-out | server | broadcasts | fan-out p50 | fan-out p99 | fan-out max | \
+             per receiver p50 | per receiver p99 | delivered | server CPU per message | \
+             server CPU | client CPU | rest of machine | errors |\n\
+             |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        );
+        for &server in self.servers.iter().filter(|k| k.has_fanout()) {
+            let label = Scenario::Fanout.server_label(server);
+            let Some((r, f)) = self
+                .cell(si, server)
+                .and_then(|c| c.run.as_ref().zip(c.fanout.as_ref()))
+            else {
+                let _ = writeln!(t, "| | {label} | failed | | | | | | | | | | | |");
+                continue;
+            };
+            let _ = writeln!(
+                t,
+                "| 1 → {} clients | {label} | {} | {} | {} | {} | {} | {} | {} msg/s | {} | {} | {} | {} | {} |",
+                fmt_int(f.connected as u64),
+                f.times.len(),
+                fmt_dur(f.quantile(0.5)),
+                fmt_dur(f.quantile(0.99)),
+                fmt_dur(f.max()),
+                fmt_dur(f.per_client.quantile(0.5)),
+                fmt_dur(f.per_client.quantile(0.99)),
+                fmt_num(r.ops as f64 / r.window.as_secs_f64().max(1e-9)),
+                fmt_opt_us(server_us_per_op(r)),
+                fmt_pct(r.server_cpu, r.window),
+                fmt_pct(r.client_cpu, r.window),
+                fmt_pct(rest_of_machine(r), r.window),
+                r.error_count,
+            );
+        }
         t
     }
 
@@ -450,7 +593,7 @@ impl Report<'_> {
                     "round {}, {} / {}: {p}",
                     o.round + 1,
                     o.scenario.title(),
-                    o.server.label()
+                    o.scenario.server_label(o.server)
                 ));
             }
         }
@@ -458,8 +601,8 @@ impl Report<'_> {
     }
 
     /// A grouped bar chart of the ratios on a log scale, bars starting at
-    /// 1× (axum defaults). Idle memory is drawn as defaults ÷ server so that
-    /// up is better everywhere.
+    /// 1× (axum defaults; for the fan-out, axum + broadcast channel). Idle
+    /// memory is drawn as defaults ÷ server so that up is better everywhere.
     pub fn chart(&self, path: &Path) -> Result<(), String> {
         let n = self.scenarios.len();
         let mut bars: Vec<(usize, usize, f64)> = Vec::new();
@@ -475,11 +618,12 @@ impl Report<'_> {
         let hi = bars.iter().map(|b| b.2).fold(1.0f64, f64::max) * 1.6;
         let err = |e: DrawingAreaErrorKind<std::io::Error>| format!("chart: {e}");
 
-        let root = SVGBackend::new(path, (960, 520)).into_drawing_area();
+        let root = SVGBackend::new(path, (1200, 520)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let mut chart = ChartBuilder::on(&root)
             .caption(
-                "Ratio to plain axum with defaults, same client, same run (higher is better)",
+                "Ratio to plain axum with defaults (fan-out: axum + broadcast channel), \
+                 same client, same run (higher is better)",
                 ("sans-serif", 18),
             )
             .margin(12)
@@ -494,6 +638,7 @@ impl Report<'_> {
             .iter()
             .map(|s| match s {
                 Scenario::Idle => "idle memory (defaults ÷ server)".to_owned(),
+                Scenario::Fanout => "fan-out (vs axum + broadcast)".to_owned(),
                 _ => s.title().to_owned(),
             })
             .collect();
