@@ -482,3 +482,29 @@ async fn write_limit_makes_send_wait_for_a_client_that_does_not_read() {
         bound / OUT_SIZE
     );
 }
+
+#[derive(Default)]
+struct SlowQueue;
+
+#[websocket("/slowqueue", ping_interval = 0.2, ping_timeout = 0.2, max_queue = 1)]
+impl SlowQueue {
+    async fn message(&mut self, message: String) {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = self.send(message).await;
+    }
+}
+
+/// max_queue pauses reading while the hook is slow; the client's pongs sit
+/// unread meanwhile, which must not count as a keepalive timeout.
+#[tokio::test]
+async fn ping_timeout_is_not_fooled_by_a_full_queue() {
+    let addr = start(App::empty().websocket::<SlowQueue>()).await;
+    let mut ws = connect(addr, "/slowqueue").await;
+    for m in ["a", "b", "c"] {
+        send_text(&mut ws, m).await;
+    }
+    // Reading answers pings (tungstenite replies while it reads).
+    for m in ["a", "b", "c"] {
+        assert_eq!(recv_text(&mut ws).await, m);
+    }
+}

@@ -77,3 +77,85 @@ async fn protocol_violations_close_1002() {
     send_text(&mut ok, "still fine").await;
     assert_eq!(recv_text(&mut ok).await, "still fine");
 }
+
+#[derive(Default)]
+struct Unlimited;
+
+#[websocket("/unlimited", max_size = None)]
+impl Unlimited {
+    async fn message(&mut self, message: Message) {
+        let _ = self.send(message).await;
+    }
+}
+
+/// A frame header alone claiming a terabyte must not make the server
+/// allocate it (it used to abort the whole process with `max_size = None`).
+#[tokio::test]
+async fn a_huge_frame_header_allocates_nothing_up_front() {
+    let addr = start(App::empty().websocket::<Unlimited>().websocket::<Echo>()).await;
+    let mut ws = raw_connect(addr, "/unlimited").await;
+    let mut header = vec![0x82, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 40).to_be_bytes());
+    header.extend_from_slice(&[1, 2, 3, 4, 9, 9, 9, 9]); // mask key and a few payload bytes
+    ws.stream.write_all(&header).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    // The server (this very process) is alive and serving.
+    let mut ok = connect(addr, "/").await;
+    send_text(&mut ok, "alive").await;
+    assert_eq!(recv_text(&mut ok).await, "alive");
+}
+
+#[derive(Default)]
+struct ClosesAtOnce;
+
+#[websocket("/closes")]
+impl ClosesAtOnce {
+    async fn connection(&mut self) {
+        let _ = self.close(4000, "bye").await;
+    }
+}
+
+/// Both sides close at once: our close frame still goes out before the TCP
+/// connection ends (it used to be dropped unwritten).
+#[tokio::test]
+async fn simultaneous_close_still_sends_our_close_frame() {
+    let addr = start(App::empty().websocket::<ClosesAtOnce>()).await;
+    for _ in 0..20 {
+        let mut ws = raw_connect(addr, "/closes").await;
+        ws.send_close(1000).await;
+        let frame = ws.expect_frame().await;
+        assert_eq!(frame.opcode, Frame::CLOSE);
+        assert_eq!(frame.close().0, 4000);
+    }
+}
+
+#[derive(Default)]
+struct SlowThenFails;
+
+#[websocket("/slowfail", close_timeout = 10)]
+impl SlowThenFails {
+    async fn message(&mut self) -> Result<(), &'static str> {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        Err("failed")
+    }
+}
+
+/// A bad frame arrives while a hook runs, then the hook fails: the server
+/// must not wait close_timeout (10 s here) for a close it cannot parse.
+#[tokio::test]
+async fn a_bad_frame_during_a_failing_hook_does_not_hold_the_connection() {
+    let addr = start(App::empty().websocket::<SlowThenFails>()).await;
+    let mut ws = raw_connect(addr, "/slowfail").await;
+    ws.send_text("go").await;
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    ws.stream
+        .write_all(&[0x81, 0x02, b'h', b'i'])
+        .await
+        .unwrap(); // unmasked
+    let frame = ws.expect_frame().await;
+    assert_eq!(frame.opcode, Frame::CLOSE);
+    ws.send_close(1000).await;
+    let started = std::time::Instant::now();
+    ws.expect_end(std::time::Duration::from_secs(3)).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

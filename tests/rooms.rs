@@ -287,3 +287,33 @@ async fn a_backplane_carries_room_sends_to_another_node() {
     expect_silence(&mut on_a, QUIET).await;
     expect_silence(&mut on_b, Duration::from_millis(10)).await;
 }
+
+static LATE_JOINED: std::sync::OnceLock<Hub> = std::sync::OnceLock::new();
+
+#[derive(Default)]
+struct LateJoiner;
+
+#[websocket("/late")]
+impl LateJoiner {
+    async fn connection(&mut self) {
+        let socket = self.socket();
+        let _ = LATE_JOINED.set(self.hub());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            socket.join("late-room"); // after the client has gone
+        });
+    }
+}
+
+/// A join after the connection ended is ignored: no dead socket stays in a
+/// room (it used to stay there for good).
+#[tokio::test]
+async fn joining_after_disconnect_leaves_no_dead_member() {
+    let addr = start(App::empty().websocket::<LateJoiner>()).await;
+    let ws = connect(addr, "/late").await;
+    drop(ws);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let hub = LATE_JOINED.get().unwrap();
+    assert_eq!(hub.room_size("late-room"), 0);
+    assert_eq!(hub.connections(), 0);
+}

@@ -167,6 +167,11 @@ impl Io {
         }
         self.state = State::Closing;
         self.close_code = Some(code);
+        // A bad frame already seen: the input cannot be parsed for the
+        // peer's answer, so FIN and drain instead.
+        if self.pending_fail.take().is_some() {
+            self.failed = true;
+        }
         self.mark_closing();
         self.inbox.clear();
         match self.engine.as_mut() {
@@ -356,6 +361,10 @@ impl Io {
                     }
                 }
                 // The answer to our close: the handshake is complete.
+                // The answer to our close: the handshake is complete. Our
+                // close frame may still be unwritten (both sides closed at
+                // once): write it out first.
+                _ if self.unflushed => self.state = State::Answered,
                 _ => self.end(),
             },
         }
@@ -370,8 +379,11 @@ impl Io {
         if self.state != State::Open {
             return;
         }
+        // While max_queue pauses reading, a pong may sit unread: the
+        // deadline waits until reading resumes (poll_read runs first).
+        let paused = self.inbox.len() >= self.max_queue;
         if let Some(deadline) = self.pong_deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
+            if !paused && deadline.as_mut().poll(cx).is_ready() {
                 return self.start_close(1011, "keepalive ping timeout");
             }
         }

@@ -48,6 +48,7 @@ pub(crate) struct Engine {
     wbuf: BytesMut,
     decoder: Decoder,
     min_read: usize,
+    read_limit: usize,
 }
 
 impl Engine {
@@ -65,6 +66,7 @@ impl Engine {
             wbuf: BytesMut::new(),
             decoder: Decoder::new(max_size),
             min_read: MIN_READ.min(read_limit.max(1)),
+            read_limit: read_limit.max(1),
         }
     }
 
@@ -79,8 +81,12 @@ impl Engine {
                 Step::Ready(incoming) => return Poll::Ready(Ok(incoming)),
                 Step::Continue => {}
                 Step::Need(total) => {
+                    // Room for the rest of the frame, but never more than
+                    // read_limit or what has already arrived: a header alone
+                    // (claiming gigabytes) must not make us allocate.
                     let missing = total.saturating_sub(self.rbuf.len());
-                    ready!(self.poll_fill(cx, missing.max(self.min_read)))?;
+                    let room = missing.min(self.read_limit.max(self.rbuf.len()));
+                    ready!(self.poll_fill(cx, room.max(self.min_read)))?;
                 }
             }
         }

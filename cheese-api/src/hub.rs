@@ -193,7 +193,7 @@ impl Hub {
     }
 
     pub(crate) fn unregister(&self, socket: &Socket, route: &'static str) {
-        let rooms = socket.rooms();
+        let rooms = socket.leave_all();
         let mut r = self.registry();
         r.sockets.remove(&socket.id());
         if let Some(members) = r.routes.get_mut(route) {

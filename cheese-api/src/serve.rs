@@ -185,9 +185,16 @@ async fn serve_connection<I>(
         drop_connection: Arc::new(Notify::new()),
     };
     let drop_connection = accepted.drop_connection.clone();
+    let mut first = true;
     let service = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(ConnectInfo(peer));
-        req.extensions_mut().insert(accepted.clone());
+        // open_timeout counts from the accept for the connection's first
+        // request, from its arrival for later ones on a kept-alive connection.
+        let mut this = accepted.clone();
+        if !std::mem::take(&mut first) {
+            this.at = Instant::now();
+        }
+        req.extensions_mut().insert(this);
         if tls {
             req.extensions_mut().insert(Tls);
         }

@@ -135,8 +135,9 @@ pub(crate) struct Shared {
     /// Last ping round trip in microseconds (0: none yet).
     pub(crate) latency_us: AtomicU64,
     pub(crate) hub: Hub,
-    /// The rooms this connection joined (left on disconnect).
-    rooms: Mutex<Vec<String>>,
+    /// The rooms this connection joined, and whether it has left the hub
+    /// (then joining does nothing, so no dead socket stays in a room).
+    rooms: Mutex<(Vec<String>, bool)>,
 }
 
 /// A handle to one connection: `Clone + Send + Sync + 'static`.
@@ -186,7 +187,7 @@ impl Socket {
             write_limit,
             latency_us: AtomicU64::new(0),
             hub,
-            rooms: Mutex::new(Vec::new()),
+            rooms: Mutex::new((Vec::new(), false)),
         };
         Socket {
             shared: Arc::new(shared),
@@ -299,10 +300,12 @@ impl Socket {
 
 impl Socket {
     /// Joins `room` (on this node; sends to the room reach every node).
+    /// Does nothing once the connection has ended.
     pub fn join(&self, room: &str) {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if !rooms.iter().any(|r| r == room) {
-            rooms.push(room.to_owned());
+        let (joined, left) = &mut *rooms;
+        if !*left && !joined.iter().any(|r| r == room) {
+            joined.push(room.to_owned());
             self.shared.hub.join(self, room);
         }
     }
@@ -310,8 +313,8 @@ impl Socket {
     /// Leaves `room`; rooms are left automatically on disconnect.
     pub fn leave(&self, room: &str) {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = rooms.iter().position(|r| r == room) {
-            rooms.swap_remove(at);
+        if let Some(at) = rooms.0.iter().position(|r| r == room) {
+            rooms.0.swap_remove(at);
             self.shared.hub.leave(self, room);
         }
     }
@@ -322,7 +325,15 @@ impl Socket {
             .rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
+            .0
             .clone()
+    }
+
+    /// Marks the connection as gone from the hub and returns its rooms.
+    pub(crate) fn leave_all(&self) -> Vec<String> {
+        let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        rooms.1 = true;
+        std::mem::take(&mut rooms.0)
     }
 
     /// The app's [`Hub`], to send to rooms, routes and other sockets.

@@ -123,6 +123,11 @@ async fn handshake<T: Hooks>(
     let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
         return bad_request("Sec-WebSocket-Key is missing");
     };
+    // RFC 6455 §4.2.1: the key is 16 random bytes in base64.
+    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes().trim_ascii());
+    if decoded.map_or(true, |k| k.len() != 16) {
+        return bad_request("Sec-WebSocket-Key must be 16 bytes in base64");
+    }
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return bad_request("this connection cannot be upgraded (HTTP/1.1 is required)");
     };
