@@ -32,7 +32,6 @@ struct Route {
     origins: Option<Origins>,
     max_connections: Option<usize>,
     count: Arc<AtomicUsize>,
-    guard: Option<Arc<Guard>>,
 }
 
 type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
@@ -172,7 +171,6 @@ impl App {
             origins: None,
             max_connections: None,
             count: Arc::new(AtomicUsize::new(0)),
-            guard: None,
         });
         self
     }
@@ -395,7 +393,8 @@ impl App {
     /// When a route uses a `<name:kind>` with no [`pattern`](Self::pattern)
     /// registered for `kind`.
     pub fn router(&self) -> Router {
-        let mut groups: BTreeMap<String, Vec<Route>> = BTreeMap::new();
+        // Each route with its checks (the app's settings folded into its own).
+        let mut groups: BTreeMap<String, Vec<(Route, Arc<Guard>)>> = BTreeMap::new();
         for route in &self.routes {
             for seg in route.pattern.segments() {
                 if let crate::route::Segment::Param {
@@ -412,25 +411,24 @@ impl App {
                     );
                 }
             }
-            let mut route = route.clone();
-            route.guard = Some(Arc::new(Guard {
+            let guard = Arc::new(Guard {
                 origins: route.origins.clone().or_else(|| self.origins.clone()),
                 app_cap: self.max_connections.map(|max| (max, self.live.clone())),
                 route_cap: route.max_connections.map(|max| (max, route.count.clone())),
                 trust_proxy: self.trust_proxy,
                 logged: self.refused_origins.clone(),
-            }));
+            });
             groups
                 .entry(route.pattern.axum_path())
                 .or_default()
-                .push(route);
+                .push((route.clone(), guard));
         }
         let patterns = Arc::new(self.patterns.clone());
         let runtime = self.runtime.clone();
         let mut router = Router::new();
         for (path, mut routes) in groups {
-            routes.sort_by(|a, b| a.pattern.specificity_cmp(&b.pattern));
-            let routes: Arc<[Route]> = routes.into();
+            routes.sort_by(|(a, _), (b, _)| a.pattern.specificity_cmp(&b.pattern));
+            let routes: Arc<[(Route, Arc<Guard>)]> = routes.into();
             let patterns = patterns.clone();
             let runtime = runtime.clone();
             let handler = get(move |req: axum::extract::Request| {
@@ -511,7 +509,7 @@ impl App {
 }
 
 async fn dispatch(
-    routes: &[Route],
+    routes: &[(Route, Arc<Guard>)],
     patterns: &HashMap<String, Check>,
     runtime: Arc<Runtime>,
     req: axum::extract::Request,
@@ -521,10 +519,9 @@ async fn dispatch(
         builtin => builtin.matches_builtin(value),
     };
     let path = req.uri().path().to_owned();
-    for route in routes {
+    for (route, guard) in routes {
         if let Some(params) = route.pattern.matches_with(&path, &check) {
-            let guard = route.guard.clone().expect("set by router()");
-            return (route.serve)(req, params, runtime, guard).await;
+            return (route.serve)(req, params, runtime, guard.clone()).await;
         }
     }
     axum::http::StatusCode::NOT_FOUND.into_response()

@@ -58,15 +58,7 @@ impl Request {
                 Some((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
             })
             .collect();
-        let subprotocols = parts
-            .headers
-            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(|p| p.trim().to_owned())
-            .filter(|p| !p.is_empty())
-            .collect();
+        let subprotocols = offered_subprotocols(&parts.headers);
         Request {
             method: parts.method.clone(),
             path: parts.uri.path().to_owned(),
@@ -150,6 +142,19 @@ impl Request {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// The subprotocols a handshake offers, in order (`Sec-WebSocket-Protocol`,
+/// comma-separated, possibly repeated).
+pub(crate) fn offered_subprotocols(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 fn parse_query(query: &str) -> HashMap<String, String> {

@@ -55,16 +55,17 @@ pub trait WebsocketServer: Default + Send + 'static {
         message: impl IntoMessage,
     ) -> impl Future<Output = Result<(), SendError>> + Send {
         // Fast path: queue at once, no handle cloned, when under write_limit.
+        use crate::socket::TryQueue;
         let now = match message.into_message() {
             Err(e) => Err(Some(SendError::Json(e))),
-            Ok(message) => {
-                match crate::socket::CURRENT.try_with(|socket| socket.try_queue(message)) {
-                    Err(_) => Err(Some(SendError::OutsideHook)),
-                    Ok(Ok(())) => Err(None),
-                    Ok(Err((error, None))) => Err(Some(error)),
-                    Ok(Err((_, Some(message)))) => Ok(message), // must wait for the writer
-                }
-            }
+            Ok(message) => match crate::socket::CURRENT
+                .try_with(|socket| socket.try_queue(message, socket.shared.write_limit, false))
+            {
+                Err(_) => Err(Some(SendError::OutsideHook)),
+                Ok(TryQueue::Queued) => Err(None),
+                Ok(TryQueue::Failed(error)) => Err(Some(error)),
+                Ok(TryQueue::Full(message)) => Ok(message), // must wait for the writer
+            },
         };
         async move {
             match now {

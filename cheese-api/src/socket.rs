@@ -55,6 +55,14 @@ impl fmt::Display for SendError {
 
 impl std::error::Error for SendError {}
 
+/// The outcome of [`Socket::try_queue`].
+pub(crate) enum TryQueue {
+    Queued,
+    /// Over the limit: the message comes back.
+    Full(Message),
+    Failed(SendError),
+}
+
 /// What the connection's driver is asked to do.
 pub(crate) enum Command {
     Send(Message),
@@ -194,26 +202,28 @@ impl Socket {
         }
     }
 
-    /// Queues `message` at once if the connection is open and under its
-    /// `write_limit`; the fast path of `self.send` inside a hook (on the
-    /// driver's own task, so no wake-up is needed).
-    pub(crate) fn try_queue(&self, message: Message) -> Result<(), (SendError, Option<Message>)> {
+    /// Queues `message` now if the connection is open and no more than
+    /// `limit` bytes are already queued. The one place that counts queued
+    /// bytes in: `send` (limit `write_limit`, waiting when `Full`) and
+    /// broadcasts (limit [`broadcast_limit`], closing when `Full`). `wake`
+    /// is false on the driver's own task, which polls the queue right after.
+    pub(crate) fn try_queue(&self, message: Message, limit: usize, wake: bool) -> TryQueue {
         let shared = &self.shared;
         if self.is_closed() {
-            return Err((SendError::Closed, None));
+            return TryQueue::Failed(SendError::Closed);
         }
-        if shared.queued.load(Ordering::Acquire) > shared.write_limit {
-            return Err((SendError::Closed, Some(message)));
+        if shared.queued.load(Ordering::Acquire) > limit {
+            return TryQueue::Full(message);
         }
         let len = message.len();
         shared.queued.fetch_add(len, Ordering::AcqRel);
-        shared
-            .outbox
-            .push(Command::Send(message), false)
-            .map_err(|e| {
+        match shared.outbox.push(Command::Send(message), wake) {
+            Ok(()) => TryQueue::Queued,
+            Err(error) => {
                 shared.queued.fetch_sub(len, Ordering::AcqRel);
-                (e, None)
-            })
+                TryQueue::Failed(error)
+            }
+        }
     }
 
     /// Whether this runs inside a hook of this very connection, on its
@@ -251,34 +261,29 @@ impl Socket {
     /// `write_limit` bytes are already queued; fails once the connection is
     /// closing.
     pub async fn send(&self, message: impl IntoMessage) -> Result<(), SendError> {
-        let message = message.into_message().map_err(SendError::Json)?;
+        let mut message = message.into_message().map_err(SendError::Json)?;
         let shared = &self.shared;
+        let wake = !self.on_own_task();
+        let mut armed = false;
         loop {
-            if self.is_closed() {
-                return Err(SendError::Closed);
-            }
-            if shared.queued.load(Ordering::Acquire) <= shared.write_limit {
-                break;
-            }
+            // Waiting only when over the limit: the first attempt takes no
+            // lock; after a `Full`, the wake-up is armed before the retry so
+            // a drain in between is not missed.
             let drained = shared.drained.notified();
             tokio::pin!(drained);
-            drained.as_mut().enable();
-            if self.is_closed() {
-                return Err(SendError::Closed);
+            if armed {
+                drained.as_mut().enable();
             }
-            if shared.queued.load(Ordering::Acquire) <= shared.write_limit {
-                break;
+            match self.try_queue(message, shared.write_limit, wake) {
+                TryQueue::Queued => return Ok(()),
+                TryQueue::Failed(error) => return Err(error),
+                TryQueue::Full(back) => message = back,
             }
-            drained.await;
+            if armed {
+                drained.await;
+            }
+            armed = true;
         }
-        let len = message.len();
-        shared.queued.fetch_add(len, Ordering::AcqRel);
-        shared
-            .outbox
-            .push(Command::Send(message), !self.on_own_task())
-            .inspect_err(|_| {
-                shared.queued.fetch_sub(len, Ordering::AcqRel);
-            })
     }
 
     /// Starts the closing handshake with `code` and `reason`; returns once the
@@ -344,21 +349,12 @@ impl Socket {
     /// A broadcast's delivery: never waits; a receiver whose queue is
     /// already over [`broadcast_limit`] is closed with 1013.
     pub(crate) fn offer(&self, message: Message) -> Offer {
-        let shared = &self.shared;
-        if self.is_closed() {
-            return Offer::Closed;
-        }
-        if shared.queued.load(Ordering::Acquire) > broadcast_limit(shared.write_limit) {
-            self.close_now(1013, "too slow: outgoing queue full");
-            return Offer::TooSlow;
-        }
-        shared.queued.fetch_add(message.len(), Ordering::AcqRel);
-        let len = message.len();
-        match shared.outbox.push(Command::Send(message), true) {
-            Ok(()) => Offer::Queued,
-            Err(_) => {
-                shared.queued.fetch_sub(len, Ordering::AcqRel);
-                Offer::Closed
+        match self.try_queue(message, broadcast_limit(self.shared.write_limit), true) {
+            TryQueue::Queued => Offer::Queued,
+            TryQueue::Failed(_) => Offer::Closed,
+            TryQueue::Full(_) => {
+                self.close_now(1013, "too slow: outgoing queue full");
+                Offer::TooSlow
             }
         }
     }

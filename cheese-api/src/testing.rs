@@ -1178,15 +1178,7 @@ async fn handshake(
     request: ClientRequest,
     path: &str,
 ) -> Result<(WebSocketStream<TcpStream>, Option<String>, HeaderMap), Refused> {
-    let offered: Vec<String> = request
-        .headers()
-        .get_all(axum::http::header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(|p| p.trim().to_owned())
-        .filter(|p| !p.is_empty())
-        .collect();
+    let offered = crate::request::offered_subprotocols(request.headers());
     let (bytes, key) = generate_request(request)
         .unwrap_or_else(|e| panic!("connect {path}: not a valid handshake request: {e}"));
     let mut stream = TcpStream::connect(addr)
