@@ -405,20 +405,13 @@ async fn measure(
     result: &mut RunResult,
 ) {
     sleep(warmup).await;
-    let server0 = pid.and_then(|p| procs::cpu_time(Some(p)));
-    let client0 = procs::cpu_time(None);
-    let machine0 = procs::machine_busy();
+    let cpu = procs::CpuWindow::start(pid);
     let start = Instant::now();
     phase.set(Phase::Measure);
     sleep(secs).await;
     phase.set(Phase::Stop);
     result.window = start.elapsed();
-    let server1 = pid.and_then(|p| procs::cpu_time(Some(p)));
-    let client1 = procs::cpu_time(None);
-    let machine1 = procs::machine_busy();
-    result.machine_busy = machine0.zip(machine1).map(|(a, b)| b.saturating_sub(a));
-    result.server_cpu = server0.zip(server1).map(|(a, b)| b.saturating_sub(a));
-    result.client_cpu = client0.zip(client1).map(|(a, b)| b.saturating_sub(a));
+    (result.server_cpu, result.client_cpu, result.machine_busy) = cpu.finish();
 }
 
 /// Waits (up to 15 s) for the tasks to finish their last batch.

@@ -327,9 +327,7 @@ pub async fn fanout(
             n += 1;
         }
 
-        let server0 = pid.and_then(|p| procs::cpu_time(Some(p)));
-        let client0 = procs::cpu_time(None);
-        let machine0 = procs::machine_busy();
+        let cpu = procs::CpuWindow::start(pid);
         shared.measuring.set(true);
         let window = Instant::now();
         let mut failure = None;
@@ -350,12 +348,7 @@ pub async fn fanout(
         }
         run.window = window.elapsed();
         shared.measuring.set(false);
-        let server1 = pid.and_then(|p| procs::cpu_time(Some(p)));
-        let client1 = procs::cpu_time(None);
-        let machine1 = procs::machine_busy();
-        run.server_cpu = server0.zip(server1).map(|(a, b)| b.saturating_sub(a));
-        run.client_cpu = client0.zip(client1).map(|(a, b)| b.saturating_sub(a));
-        run.machine_busy = machine0.zip(machine1).map(|(a, b)| b.saturating_sub(a));
+        (run.server_cpu, run.client_cpu, run.machine_busy) = cpu.finish();
         if let Some(e) = failure {
             return Err(e);
         }

@@ -305,6 +305,42 @@ pub fn vm_rss_kib(pid: u32) -> Option<u64> {
     line.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time of the server, of this client and of the whole machine, sampled
+/// at the start of a measured window; [`finish`](Self::finish) gives what
+/// each used during it.
+pub struct CpuWindow {
+    pid: Option<u32>,
+    start: [Option<Duration>; 3],
+}
+
+/// CPU used during a window: (server, client, whole machine).
+pub type CpuUse = (Option<Duration>, Option<Duration>, Option<Duration>);
+
+impl CpuWindow {
+    fn sample(pid: Option<u32>) -> [Option<Duration>; 3] {
+        [
+            pid.and_then(|p| cpu_time(Some(p))),
+            cpu_time(None),
+            machine_busy(),
+        ]
+    }
+
+    /// Samples now, at the window's start.
+    pub fn start(pid: Option<u32>) -> CpuWindow {
+        CpuWindow {
+            pid,
+            start: Self::sample(pid),
+        }
+    }
+
+    /// Samples again and returns the differences.
+    pub fn finish(&self) -> CpuUse {
+        let end = Self::sample(self.pid);
+        let used = |i: usize| self.start[i].zip(end[i]).map(|(a, b)| b.saturating_sub(a));
+        (used(0), used(1), used(2))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
