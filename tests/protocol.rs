@@ -89,7 +89,10 @@ impl Unlimited {
 }
 
 /// A frame header alone claiming a terabyte must not make the server
-/// allocate it (it used to abort the whole process with `max_size = None`).
+/// allocate it. tungstenite reserves a frame's declared length before its
+/// payload arrives, so with `max_size = None` the engine still caps one
+/// frame at 16 MiB (tungstenite's default): such a header is closed with
+/// 1009 instead of aborting the whole process.
 #[tokio::test]
 async fn a_huge_frame_header_allocates_nothing_up_front() {
     let addr = start(App::empty().websocket::<Unlimited>().websocket::<Echo>()).await;
@@ -98,11 +101,28 @@ async fn a_huge_frame_header_allocates_nothing_up_front() {
     header.extend_from_slice(&(1u64 << 40).to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4, 9, 9, 9, 9]); // mask key and a few payload bytes
     ws.stream.write_all(&header).await.unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(ws.expect_close(1009).await, "message too big");
     // The server (this very process) is alive and serving.
     let mut ok = connect(addr, "/").await;
     send_text(&mut ok, "alive").await;
     assert_eq!(recv_text(&mut ok).await, "alive");
+}
+
+/// With `max_size = None` a message has no limit: one larger than the
+/// 16 MiB frame cap arrives whole when it comes in fragments.
+#[tokio::test]
+async fn max_size_none_takes_a_message_over_16_mib_in_fragments() {
+    let addr = start(App::empty().websocket::<Unlimited>()).await;
+    let mut ws = raw_connect(addr, "/unlimited").await;
+    let half = 9 << 20; // two 9 MiB fragments: 18 MiB in all
+    ws.write_frame(false, Frame::BINARY, &vec![1u8; half]).await;
+    ws.write_frame(true, Frame::CONTINUATION, &vec![2u8; half])
+        .await;
+    let echo = ws.expect_frame().await;
+    assert_eq!(echo.opcode, Frame::BINARY);
+    assert_eq!(echo.payload.len(), 2 * half);
+    assert!(echo.payload[..half].iter().all(|&b| b == 1));
+    assert!(echo.payload[half..].iter().all(|&b| b == 2));
 }
 
 #[derive(Default)]

@@ -85,8 +85,7 @@
 mod app;
 mod backplane;
 mod connection;
-mod engine;
-mod frame;
+mod driver;
 mod hub;
 mod limits;
 mod message;

@@ -5,6 +5,7 @@
 //! `String` (text only), `Vec<u8>` or [`Bytes`] (binary only), or
 //! [`Json<T>`] (text or binary holding JSON).
 
+use axum::extract::ws::{self, Utf8Bytes};
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
@@ -27,34 +28,31 @@ pub enum Message {
     Binary(Bytes),
 }
 
-/// The payload of a text message: UTF-8 bytes shared without copying.
+/// The payload of a text message: UTF-8 bytes shared without copying (the
+/// engine's own buffer, validated by it, moved in and out as it is).
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Text(Bytes);
+pub struct Text(pub(crate) Utf8Bytes);
 
 impl Text {
-    /// Wraps bytes already checked to be UTF-8 (the frame decoder checks
-    /// every text message).
-    pub(crate) fn from_utf8_checked(bytes: Bytes) -> Text {
-        debug_assert!(std::str::from_utf8(&bytes).is_ok());
-        Text(bytes)
-    }
-
     /// The text.
     pub fn as_str(&self) -> &str {
-        // SAFETY: a `Text` is only built from a `String` or from bytes the
-        // frame decoder validated as UTF-8.
-        unsafe { std::str::from_utf8_unchecked(&self.0) }
+        self.0.as_str()
     }
 
-    /// The underlying bytes.
-    pub fn as_bytes(&self) -> &Bytes {
-        &self.0
+    /// The text's UTF-8 bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// The text's UTF-8 bytes, shared without copying.
+    pub fn into_bytes(self) -> Bytes {
+        self.0.into()
     }
 }
 
 impl From<String> for Text {
     fn from(s: String) -> Text {
-        Text(Bytes::from(s))
+        Text(Utf8Bytes::from(s))
     }
 }
 
@@ -133,11 +131,11 @@ impl Message {
         matches!(self, Message::Binary(_))
     }
 
-    /// The frame opcode and payload for the wire.
-    pub(crate) fn wire(&self) -> (u8, &[u8]) {
+    /// The engine's message, without copying the payload.
+    pub(crate) fn into_ws(self) -> ws::Message {
         match self {
-            Message::Text(t) => (crate::frame::TEXT, t.as_str().as_bytes()),
-            Message::Binary(b) => (crate::frame::BINARY, b),
+            Message::Text(t) => ws::Message::Text(t.0),
+            Message::Binary(b) => ws::Message::Binary(b),
         }
     }
 }

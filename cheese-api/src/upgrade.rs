@@ -1,36 +1,71 @@
 //! The handshake of one route: from the HTTP request to `101 Switching
-//! Protocols` (or the refusal a browser sees).
+//! Protocols` (or the refusal a browser sees), through axum's
+//! [`WebSocketUpgrade`].
 //!
-//! In order: a plain HTTP request gets 426; the WebSocket headers are
-//! checked (RFC 6455 §4.2.1); the hooks' axum extractors run (their
+//! In order: axum's extractor checks the WebSocket headers (a plain HTTP
+//! request, or a version other than 13, gets 426); the origin and the
+//! connection caps are checked; the hooks' axum extractors run (their
 //! rejection is the answer); the optional `handshake` hook may refuse with
 //! any response; the `subprotocol` hook chooses among the client's offers;
-//! then the `101` goes out and the connection task starts on the upgraded
-//! TCP stream.
+//! then the route's limits configure the engine and `on_upgrade` starts the
+//! connection task once hyper hands over the connection.
 
 use crate::connection;
 use crate::request::Request;
 use crate::security::Guard;
 use crate::serve::{Accepted, Runtime};
 use crate::server::Hooks;
-use axum::extract::ConnectInfo;
-use axum::http::{header, request::Parts, HeaderValue, StatusCode};
+use crate::Limits;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
 use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-fn header_has_token(parts: &Parts, name: header::HeaderName, token: &str) -> bool {
-    parts
-        .headers
-        .get_all(name)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case(token))
+/// The largest read buffer of a connection: tungstenite allocates and
+/// zero-fills its whole read buffer per connection, so it is
+/// `min(read_limit, READ_CHUNK)`. Measured in docs/performance.md: 4 KiB
+/// keeps an idle connection smallest; a large message is read into room for
+/// its whole frame whatever this is.
+pub(crate) const READ_CHUNK: usize = 4 * 1024;
+
+/// The largest frame the engine takes when `max_size` is `None`: tungstenite
+/// reserves a frame's declared length before its payload arrives, so an
+/// unbounded frame size would let one header abort the process. Messages
+/// stay unlimited (in fragments). tungstenite's own default.
+pub(crate) const UNLIMITED_MAX_FRAME: usize = 16 << 20;
+
+/// The engine's settings for a route's limits.
+fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+    let ws = ws
+        .read_buffer_size(limits.read_limit.clamp(1, READ_CHUNK))
+        // Frames are written out once this much is buffered, or at the
+        // flush that ends a burst; `send` waits (the driver stops handing
+        // over) while the socket does not take it, so the engine's buffer
+        // never has to refuse a message (`max_write_buffer_size` stays
+        // unlimited).
+        .write_buffer_size(limits.write_limit);
+    match limits.max_size {
+        Some(max) => ws.max_message_size(max).max_frame_size(max),
+        None => ws.max_frame_size(UNLIMITED_MAX_FRAME),
+    }
+}
+
+/// The answer when axum's extractor refuses the request: a plain HTTP
+/// request or another protocol version learns it needs WebSocket 13 (426,
+/// RFC 6455 §4.4); the rest keep axum's status and text.
+fn refused(rejection: WebSocketUpgradeRejection) -> Response {
+    match rejection {
+        WebSocketUpgradeRejection::InvalidConnectionHeader(_)
+        | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)
+        | WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => upgrade_required(),
+        other => other.into_response(),
+    }
 }
 
 /// 426 for a plain HTTP request on a WebSocket route.
@@ -107,30 +142,13 @@ async fn handshake<T: Hooks>(
     guard: Arc<Guard>,
 ) -> Response {
     let (mut parts, _body) = req.into_parts();
-    if !header_has_token(&parts, header::UPGRADE, "websocket")
-        || !header_has_token(&parts, header::CONNECTION, "upgrade")
-    {
-        return upgrade_required();
-    }
-    if parts
-        .headers
-        .get(header::SEC_WEBSOCKET_VERSION)
-        .map(|v| v.as_bytes())
-        != Some(b"13")
-    {
-        return upgrade_required(); // says which version we speak
-    }
-    let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY).cloned() else {
-        return bad_request("Sec-WebSocket-Key is missing");
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return refused(rejection),
     };
-    // RFC 6455 §4.2.1: the key is 16 random bytes in base64.
-    let decoded = base64::engine::general_purpose::STANDARD.decode(key.as_bytes().trim_ascii());
-    if decoded.map_or(true, |k| k.len() != 16) {
+    if !valid_key(parts.headers.get(header::SEC_WEBSOCKET_KEY)) {
         return bad_request("Sec-WebSocket-Key must be 16 bytes in base64");
     }
-    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
-        return bad_request("this connection cannot be upgraded (HTTP/1.1 is required)");
-    };
     if let Err(refusal) = guard.check_origin(&parts.headers, parts.uri.path()) {
         return refusal;
     }
@@ -158,7 +176,7 @@ async fn handshake<T: Hooks>(
         Ok(Err(refusal)) => return refusal,
         Err(_) => return hook_panicked("handshake", &request),
     }
-    let mut protocol = None;
+    let mut ws = configure(ws, &T::LIMITS);
     if T::HAS_SUBPROTOCOL && !request.subprotocols().is_empty() {
         let chosen = match AssertUnwindSafe(handler.__subprotocol(&request, &mut ex))
             .catch_unwind()
@@ -169,7 +187,9 @@ async fn handshake<T: Hooks>(
         };
         if let Some(chosen) = chosen {
             match HeaderValue::from_str(&chosen) {
-                Ok(value) if request.subprotocols().contains(&chosen) => protocol = Some(value),
+                Ok(value) if request.subprotocols().contains(&chosen) => {
+                    ws.set_selected_protocol(value)
+                }
                 _ => {
                     return bad_request(&format!(
                         "subprotocol `{chosen}` was not offered by the client"
@@ -179,16 +199,6 @@ async fn handshake<T: Hooks>(
             request.subprotocol = Some(chosen);
         }
     }
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    let accept =
-        HeaderValue::from_str(&accept_key(key.as_bytes())).expect("base64 is a header value");
-    headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    if let Some(protocol) = protocol {
-        headers.insert(header::SEC_WEBSOCKET_PROTOCOL, protocol);
-    }
     let pending = Box::new(connection::Pending {
         handler,
         request,
@@ -196,17 +206,22 @@ async fn handshake<T: Hooks>(
         slot,
         runtime,
     });
-    tokio::spawn(connection::start(on_upgrade, pending));
-    response
+    ws.on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
+        .on_upgrade(move |socket| connection::start(socket, pending))
 }
 
-/// `Sec-WebSocket-Accept` for a client's key (RFC 6455 §4.2.2).
-fn accept_key(key: &[u8]) -> String {
-    use sha1::Digest;
-    let mut sha1 = sha1::Sha1::new();
-    sha1.update(key);
-    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
-    base64::engine::general_purpose::STANDARD.encode(sha1.finalize())
+/// RFC 6455 §4.2.1: the key is 16 bytes in base64, which is 24 characters:
+/// 21 of the alphabet, one whose low four bits are zero, then `==`. (axum
+/// checks only that the header is there.)
+fn valid_key(key: Option<&HeaderValue>) -> bool {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let Some(key) = key.map(|k| k.as_bytes().trim_ascii()) else {
+        return false;
+    };
+    key.len() == 24
+        && key[..21].iter().all(|b| ALPHABET.contains(b))
+        && b"AQgw".contains(&key[21])
+        && &key[22..] == b"=="
 }
 
 fn bad_request(why: &str) -> Response {
@@ -215,12 +230,18 @@ fn bad_request(why: &str) -> Response {
 
 #[cfg(test)]
 mod tests {
+    use axum::http::HeaderValue;
+
     #[test]
-    fn accept_key_matches_rfc_6455() {
-        // The example of RFC 6455 §1.3.
-        assert_eq!(
-            super::accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="),
-            "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-        );
+    fn keys_are_16_bytes_of_base64() {
+        let key = |k: &'static str| super::valid_key(Some(&HeaderValue::from_static(k)));
+        assert!(key("dGhlIHNhbXBsZSBub25jZQ==")); // RFC 6455 §1.3
+        assert!(key("AAAAAAAAAAAAAAAAAAAAAA=="));
+        assert!(key("/////////////////////w=="));
+        assert!(!key("/////////////////////x==")); // 17th byte's bits set
+        assert!(!key("dGhlIHNhbXBsZSBub25jZQ")); // unpadded
+        assert!(!key("dGhlIHNhbXBsZSBub25j")); // 15 bytes
+        assert!(!key("dGhlIHNhbXBsZSBub25jZQ!=")); // not base64
+        assert!(!super::valid_key(None));
     }
 }

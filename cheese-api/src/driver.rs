@@ -1,0 +1,456 @@
+//! The I/O side of one connection, on axum's [`WebSocket`]: the protocol
+//! (framing, masking, UTF-8, pong and close replies) is tungstenite's; this
+//! module holds the framework's promises on top of it.
+//!
+//! [`Io`] is polled by hand from the connection's one task. It hands what
+//! `send` queued to the socket with `feed` semantics (`poll_ready` +
+//! `start_send`, no system call per message) and flushes once per burst,
+//! when the next read would wait; it reads up to `max_queue` messages ahead
+//! of the `message` hook and then stops polling the stream (TCP
+//! backpressure); it sends its own pings and times their pongs; and it bounds
+//! every closing handshake by `close_timeout`.
+
+use crate::message::{Message, Text};
+use crate::socket::{Command, Shared};
+use crate::stats::Local;
+use crate::Limits;
+use axum::extract::ws::{self, CloseFrame, WebSocket};
+use futures_util::{Sink, Stream};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::time::{sleep, Instant, Sleep};
+
+/// Most messages read or handed to the socket in one poll before yielding.
+const BUDGET: usize = 128;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Open,
+    /// We decided to close; our close frame goes out after what was queued
+    /// before it, then we read on until the peer's answer, the end of the
+    /// stream, or `close_timeout`.
+    Closing,
+    /// The close handshake is answered (the engine queued its reply to the
+    /// peer's close, or the peer answered ours): end once it is written.
+    Answered,
+    Ended,
+}
+
+/// A close the peer caused by breaking the protocol: code and reason.
+#[derive(Debug, Clone)]
+struct Fail(u16, String);
+
+/// What [`Io::poll_io`] has for the hook loop.
+pub(crate) enum Event {
+    Message(Message),
+    Ended,
+}
+
+pub(crate) struct Io {
+    ws: Option<WebSocket>,
+    shared: Arc<Shared>,
+    /// Commands taken from the outbox in one lock, handed over in order.
+    pending: VecDeque<Command>,
+    /// Our close frame, sent once `pending` is empty.
+    close_frame: Option<(u16, String)>,
+    /// A ping to send (its id) at the next chance.
+    ping_due: Option<u32>,
+    inbox: VecDeque<Message>,
+    max_queue: usize,
+    unflushed: bool,
+    /// A protocol failure seen after the messages still in the inbox: the
+    /// close goes out once the hook has handled them (Autobahn's strict order).
+    pending_fail: Option<Fail>,
+    /// The engine's stream ended with an error: it can no longer be read, so
+    /// once our close frame is written the connection ends.
+    failed: bool,
+    state: State,
+    ping_interval: Option<Duration>,
+    ping_timeout: Option<Duration>,
+    close_timeout: Duration,
+    next_ping: Option<Pin<Box<Sleep>>>,
+    pong_deadline: Option<Pin<Box<Sleep>>>,
+    ping: Option<(u32, Instant)>,
+    pings_sent: u32,
+    close_deadline: Option<Pin<Box<Sleep>>>,
+    /// The close code of the connection, for the log: the peer's, or ours.
+    pub(crate) close_code: Option<u16>,
+    /// Messages and bytes, added to the app's counters in batches.
+    pub(crate) counts: Local,
+}
+
+impl Io {
+    pub(crate) fn new(ws: WebSocket, shared: Arc<Shared>, limits: &Limits, draining: bool) -> Io {
+        let mut io = Io {
+            ws: Some(ws),
+            shared,
+            pending: VecDeque::new(),
+            close_frame: None,
+            ping_due: None,
+            inbox: VecDeque::new(),
+            max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
+            unflushed: false,
+            pending_fail: None,
+            failed: false,
+            state: State::Open,
+            ping_interval: limits.ping_interval,
+            ping_timeout: limits.ping_timeout,
+            close_timeout: limits.effective_close_timeout(),
+            next_ping: limits.ping_interval.map(|every| Box::pin(sleep(every))),
+            pong_deadline: None,
+            ping: None,
+            pings_sent: 0,
+            close_deadline: None,
+            close_code: None,
+            counts: Local::default(),
+        };
+        if draining {
+            io.start_close(1001, "server shutting down");
+        }
+        io
+    }
+
+    /// Drives the socket. With `want_message`, returns the next received
+    /// message as soon as there is one; returns `Ended` once the connection
+    /// is over and (when asked) every queued message is taken.
+    pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>, want_message: bool) -> Poll<Event> {
+        if want_message && self.inbox.is_empty() {
+            if let Some(Fail(code, reason)) = self.pending_fail.take() {
+                self.failed = true;
+                self.start_close(code, &reason);
+            }
+        }
+        if self.state != State::Ended {
+            self.poll_write(cx);
+            self.poll_read(cx);
+            self.poll_timers(cx);
+            for round in 0.. {
+                let backpressured = self.poll_write(cx);
+                // Flush once per burst: while the hook loop has more received
+                // messages to handle at once, their replies stay buffered.
+                if want_message && !self.inbox.is_empty() && !backpressured {
+                    break;
+                }
+                // Once a blocked socket takes the buffer, hand over more.
+                if !(self.poll_flush(cx) && backpressured) {
+                    break;
+                }
+                if round == 16 {
+                    cx.waker().wake_by_ref();
+                    break;
+                }
+            }
+        }
+        // A close started during this poll armed a deadline that has not
+        // been polled yet: poll it now so its timer wakes this task.
+        if let Some(deadline) = self.close_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                self.end();
+            }
+        }
+        if want_message {
+            if let Some(message) = self.inbox.pop_front() {
+                return Poll::Ready(Event::Message(message));
+            }
+        }
+        if self.state == State::Ended {
+            return Poll::Ready(Event::Ended);
+        }
+        Poll::Pending
+    }
+
+    /// Starts the closing handshake from the server's side (hook error, bad
+    /// frame, keepalive timeout, `close()`, shutdown). What was queued
+    /// before goes out before the close frame; nothing queued after it does.
+    pub(crate) fn start_close(&mut self, code: u16, reason: &str) {
+        if self.state != State::Open {
+            return;
+        }
+        self.state = State::Closing;
+        self.close_code = Some(code);
+        // A bad frame already seen: the stream has ended, so there is no
+        // answer to wait for.
+        if self.pending_fail.take().is_some() {
+            self.failed = true;
+        }
+        self.mark_closing();
+        self.inbox.clear();
+        if self.ws.is_none() {
+            return self.end();
+        }
+        while let Some(command) = self.shared.outbox.try_pop() {
+            self.pending.push_back(command);
+        }
+        self.close_frame = Some((code, reason.to_owned()));
+        self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+    }
+
+    fn mark_closing(&self) {
+        if !self.shared.closing.swap(true, Ordering::AcqRel) {
+            self.shared.drained.notify_waiters();
+        }
+    }
+
+    fn end(&mut self) {
+        self.state = State::Ended;
+        self.ws = None; // closes the TCP connection
+        self.pending.clear();
+        self.close_deadline = None;
+        self.next_ping = None;
+        self.pong_deadline = None;
+        self.mark_closing();
+        self.shared.outbox.close();
+    }
+
+    /// Whether there is something to hand to the engine; registers for the
+    /// outbox's wake-up when there is not.
+    fn has_outgoing(&mut self, cx: &mut Context<'_>) -> bool {
+        match self.state {
+            State::Open => {
+                self.ping_due.is_some()
+                    || !self.pending.is_empty()
+                    || self.shared.outbox.poll_take(cx, &mut self.pending)
+            }
+            State::Closing => {
+                self.ping_due.is_some() || !self.pending.is_empty() || self.close_frame.is_some()
+            }
+            State::Answered | State::Ended => false,
+        }
+    }
+
+    /// The next frame to hand to the engine: a due ping first, then queued
+    /// commands in order, then our close frame.
+    fn next_outgoing(&mut self) -> Option<ws::Message> {
+        if let Some(id) = self.ping_due.take() {
+            return Some(ws::Message::Ping(id.to_be_bytes().to_vec().into()));
+        }
+        while let Some(command) = self.pending.pop_front() {
+            match command {
+                Command::Send(message) => {
+                    let len = message.len();
+                    let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+                    let limit = self.shared.write_limit;
+                    if before > limit && before - len <= limit {
+                        self.shared.drained.notify_waiters();
+                    }
+                    self.counts.messages_out += 1;
+                    self.counts.bytes_out += len as u64;
+                    if self.counts.tick() {
+                        self.shared.hub.inner.counters.flush(&mut self.counts);
+                    }
+                    return Some(message.into_ws());
+                }
+                Command::Close(code, reason) => self.start_close(code, &reason),
+            }
+        }
+        let (code, reason) = self.close_frame.take()?;
+        let reason = reason.into();
+        Some(ws::Message::Close(Some(CloseFrame { code, reason })))
+    }
+
+    /// Hands queued messages to the engine while it takes them; returns
+    /// whether it stopped because the socket does not take more (the write
+    /// buffer is past its size and the peer is not reading).
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        for _ in 0..BUDGET {
+            if !self.has_outgoing(cx) {
+                return false;
+            }
+            let Some(ws) = self.ws.as_mut() else {
+                return false;
+            };
+            match Pin::new(&mut *ws).poll_ready(cx) {
+                Poll::Pending => return true,
+                Poll::Ready(Err(_)) => {
+                    self.end();
+                    return false;
+                }
+                Poll::Ready(Ok(())) => {}
+            }
+            let Some(message) = self.next_outgoing() else {
+                return false;
+            };
+            let Some(ws) = self.ws.as_mut() else {
+                return false;
+            };
+            if Pin::new(ws).start_send(message).is_err() {
+                self.end();
+                return false;
+            }
+            self.unflushed = true;
+        }
+        cx.waker().wake_by_ref();
+        false
+    }
+
+    /// Writes everything handed over out; returns whether it is all written.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> bool {
+        if !self.unflushed {
+            return true;
+        }
+        let Some(ws) = self.ws.as_mut() else {
+            return false;
+        };
+        match Pin::new(ws).poll_flush(cx) {
+            Poll::Ready(Ok(())) => {
+                self.unflushed = false;
+                let close_written = self.state == State::Closing && self.close_frame.is_none();
+                // The server closes the TCP connection first once the
+                // handshake is answered; after a failure, once our close is out.
+                if self.state == State::Answered || (self.failed && close_written) {
+                    self.end();
+                }
+                true
+            }
+            Poll::Ready(Err(_)) => {
+                self.end();
+                false
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    fn poll_read(&mut self, cx: &mut Context<'_>) {
+        for _ in 0..BUDGET {
+            if self.state == State::Open && self.inbox.len() >= self.max_queue {
+                return; // backpressure: TCP slows the client until the hook catches up
+            }
+            if matches!(self.state, State::Answered | State::Ended)
+                || self.pending_fail.is_some()
+                || self.failed
+            {
+                return;
+            }
+            let Some(ws) = self.ws.as_mut() else {
+                return;
+            };
+            match Pin::new(ws).poll_next(cx) {
+                Poll::Pending => return,
+                Poll::Ready(Some(Ok(message))) => self.on_incoming(message),
+                Poll::Ready(Some(Err(error))) => match fail_of(error) {
+                    Some(fail) if self.state == State::Open => {
+                        // Messages read before the bad frame are still handled.
+                        self.pending_fail = Some(fail);
+                        if self.inbox.is_empty() {
+                            cx.waker().wake_by_ref();
+                        }
+                        return;
+                    }
+                    _ => return self.end(),
+                },
+                Poll::Ready(None) => return self.end(),
+            }
+        }
+        cx.waker().wake_by_ref();
+    }
+
+    fn on_incoming(&mut self, message: ws::Message) {
+        let data = match message {
+            ws::Message::Text(text) => Message::Text(Text(text)),
+            ws::Message::Binary(bytes) => Message::Binary(bytes),
+            // The engine queued the pong; the next flush writes it.
+            ws::Message::Ping(_) => {
+                self.unflushed = true;
+                return;
+            }
+            ws::Message::Pong(payload) => {
+                if let Some((id, sent)) = self.ping {
+                    if payload[..] == id.to_be_bytes() {
+                        let rtt = sent.elapsed().as_micros().max(1) as u64;
+                        self.shared.latency_us.store(rtt, Ordering::Relaxed);
+                        self.ping = None;
+                        self.pong_deadline = None;
+                    }
+                }
+                return;
+            }
+            ws::Message::Close(frame) => {
+                if self.state == State::Open {
+                    // The peer closes: the engine queued its reply.
+                    self.close_code = Some(frame.map_or(1005, |f| f.code));
+                    self.mark_closing();
+                    self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+                }
+                // Or the peer answered our close: the handshake is complete.
+                self.state = State::Answered;
+                self.unflushed = true;
+                return;
+            }
+        };
+        self.counts.messages_in += 1;
+        self.counts.bytes_in += data.len() as u64;
+        if self.counts.tick() {
+            self.shared.hub.inner.counters.flush(&mut self.counts);
+        }
+        if self.state == State::Open {
+            self.inbox.push_back(data);
+        }
+    }
+
+    fn poll_timers(&mut self, cx: &mut Context<'_>) {
+        if let Some(deadline) = self.close_deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                return self.end();
+            }
+        }
+        if self.state != State::Open {
+            return;
+        }
+        // While max_queue pauses reading, a pong may sit unread: the
+        // deadline waits until reading resumes (poll_read runs first).
+        let paused = self.inbox.len() >= self.max_queue;
+        if let Some(deadline) = self.pong_deadline.as_mut() {
+            if !paused && deadline.as_mut().poll(cx).is_ready() {
+                return self.start_close(1011, "keepalive ping timeout");
+            }
+        }
+        if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.ping_interval) {
+            if next.as_mut().poll(cx).is_ready() {
+                next.as_mut().reset(Instant::now() + every);
+                let _ = next.as_mut().poll(cx);
+                self.send_ping(cx);
+            }
+        }
+    }
+
+    fn send_ping(&mut self, cx: &mut Context<'_>) {
+        self.pings_sent = self.pings_sent.wrapping_add(1);
+        let id = self.pings_sent;
+        self.ping_due = Some(id);
+        match self.ping {
+            None => {
+                self.ping = Some((id, Instant::now()));
+                if let Some(timeout) = self.ping_timeout {
+                    let mut deadline = Box::pin(sleep(timeout));
+                    let _ = deadline.as_mut().poll(cx);
+                    self.pong_deadline = Some(deadline);
+                }
+            }
+            // Still waiting for an earlier pong: keep its deadline, expect this id.
+            Some((_, sent)) => self.ping = Some((id, sent)),
+        }
+    }
+}
+
+/// The close that a read error calls for, or `None` when the connection is
+/// simply gone (reset, end of stream).
+fn fail_of(error: axum::Error) -> Option<Fail> {
+    use tungstenite::error::{Error, ProtocolError};
+    let error = error.into_inner().downcast::<Error>().ok()?;
+    match *error {
+        Error::Utf8(_) => Some(Fail(1007, "invalid UTF-8 in a text message".to_owned())),
+        Error::Capacity(_) => Some(Fail(1009, "message too big".to_owned())),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        Error::Protocol(error) => {
+            let mut reason = error.to_string();
+            crate::socket::truncate_reason(&mut reason);
+            Some(Fail(1002, reason))
+        }
+        _ => None,
+    }
+}
