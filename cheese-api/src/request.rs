@@ -1,6 +1,7 @@
 //! The upgrade request, as CheeseAPI's `Request` offers it to hooks.
 
-use axum::http::{header, request::Parts, HeaderMap, Method};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, Method};
+use bytes::BytesMut;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::str::FromStr;
@@ -67,7 +68,7 @@ impl Request {
                 .path_and_query()
                 .map_or_else(|| parts.uri.path().to_owned(), |pq| pq.as_str().to_owned()),
             secure,
-            headers: parts.headers.clone(),
+            headers: own_headers(&parts.headers),
             args,
             cookies,
             client,
@@ -142,6 +143,26 @@ impl Request {
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
+}
+
+/// A copy of `headers` that owns its values in one allocation. hyper's
+/// values are slices of its whole read buffer (8 KiB or more), so keeping
+/// them for the connection's life would keep that buffer too.
+fn own_headers(headers: &HeaderMap) -> HeaderMap {
+    let bytes: usize = headers.values().map(|v| v.len()).sum();
+    let mut all = BytesMut::with_capacity(bytes);
+    for value in headers.values() {
+        all.extend_from_slice(value.as_bytes());
+    }
+    let mut all = all.freeze();
+    let mut owned = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        let mut copy = HeaderValue::from_maybe_shared(all.split_to(value.len()))
+            .expect("the bytes of a header value");
+        copy.set_sensitive(value.is_sensitive());
+        owned.append(name.clone(), copy);
+    }
+    owned
 }
 
 /// The subprotocols a handshake offers, in order (`Sec-WebSocket-Protocol`,
