@@ -93,9 +93,15 @@ struct Conn<T: Hooks> {
     _live: LiveGuard,
 }
 
-/// The connection task, once axum upgraded the connection: runs it in its
-/// own tracing span.
-pub(crate) async fn start<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
+/// What `on_upgrade` runs with the upgraded socket. This part is not async:
+/// the connection's state, socket included, moves to the heap at once and
+/// the handshake's box is freed, so the task's future holds little more
+/// than a pointer for the connection's whole life. Then the connection
+/// runs in its own tracing span.
+pub(crate) fn start<T: Hooks>(
+    ws: WebSocket,
+    pending: Box<Pending<T>>,
+) -> impl Future<Output = ()> + Send {
     let Pending {
         handler,
         request,
@@ -127,11 +133,13 @@ pub(crate) async fn start<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
         _slot: slot,
         _live: live,
     });
-    let run = CURRENT.scope(socket, run(&mut conn));
-    if span.is_disabled() {
-        run.await; // no span to enter on every poll
-    } else {
-        run.instrument(span).await;
+    async move {
+        let run = CURRENT.scope(socket, run(&mut conn));
+        if span.is_disabled() {
+            run.await; // no span to enter on every poll
+        } else {
+            run.instrument(span).await;
+        }
     }
 }
 
