@@ -71,11 +71,12 @@ pub trait WebsocketServer: Default + Send + 'static {
             match now {
                 Err(None) => Ok(()),
                 Err(Some(error)) => Err(error),
+                // Over write_limit: wait for the writer. Boxed, because
+                // this future lives inside every hook that sends, and so in
+                // every connection's task, while the wait is the rare case.
                 Ok(message) => {
-                    Socket::current()
-                        .ok_or(SendError::OutsideHook)?
-                        .send(message)
-                        .await
+                    let socket = Socket::current().ok_or(SendError::OutsideHook)?;
+                    Box::pin(socket.send(message)).await
                 }
             }
         }
