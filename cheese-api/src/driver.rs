@@ -21,7 +21,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -54,6 +54,9 @@ pub(crate) enum Event {
 pub(crate) struct Io {
     ws: Option<WebSocket>,
     shared: Arc<Shared>,
+    /// The waker reads are polled with: it marks the socket readable, then
+    /// wakes the task (see [`Shared::readable`]).
+    read_waker: Waker,
     /// Commands taken from the outbox in one lock, handed over in order.
     pending: VecDeque<Command>,
     /// Our close frame, sent once `pending` is empty.
@@ -88,6 +91,7 @@ impl Io {
     pub(crate) fn new(ws: WebSocket, shared: Arc<Shared>, limits: &Limits, draining: bool) -> Io {
         let mut io = Io {
             ws: Some(ws),
+            read_waker: Waker::from(shared.clone()),
             shared,
             pending: VecDeque::new(),
             close_frame: None,
@@ -119,6 +123,8 @@ impl Io {
     /// message as soon as there is one; returns `Ended` once the connection
     /// is over and (when asked) every queued message is taken.
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>, want_message: bool) -> Poll<Event> {
+        // Woken by the outbox and by the read waker.
+        self.shared.outbox.register(cx.waker());
         if want_message && self.inbox.is_empty() {
             if let Some(Fail(code, reason)) = self.pending_fail.take() {
                 self.failed = true;
@@ -326,10 +332,21 @@ impl Io {
             {
                 return;
             }
+            // Only when there may be something to read: every read attempt
+            // costs tungstenite a memset of its read buffer, and most wakes
+            // of a busy sender are for its outbox, not its socket.
+            if !self.shared.readable.swap(false, Ordering::AcqRel) {
+                return;
+            }
             let Some(ws) = self.ws.as_mut() else {
                 return;
             };
-            match Pin::new(ws).poll_next(cx) {
+            let mut read_cx = Context::from_waker(&self.read_waker);
+            let polled = Pin::new(ws).poll_next(&mut read_cx);
+            if polled.is_ready() {
+                self.shared.readable.store(true, Ordering::Release); // maybe more buffered
+            }
+            match polled {
                 Poll::Pending => return,
                 Poll::Ready(Some(Ok(message))) => self.on_incoming(message),
                 Poll::Ready(Some(Err(error))) => match fail_of(error) {
@@ -434,6 +451,19 @@ impl Io {
             // Still waiting for an earlier pong: keep its deadline, expect this id.
             Some((_, sent)) => self.ping = Some((id, sent)),
         }
+    }
+}
+
+/// The read waker: tungstenite registers it when a read would wait, so its
+/// wake means "readable now"; it records that and wakes the driver's task.
+impl Wake for Shared {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.readable.store(true, Ordering::Release);
+        self.outbox.wake();
     }
 }
 

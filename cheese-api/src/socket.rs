@@ -102,6 +102,16 @@ impl Outbox {
         Ok(())
     }
 
+    /// Registers the driver's task waker, woken by pushes and reads.
+    pub(crate) fn register(&self, waker: &std::task::Waker) {
+        self.waker.register(waker);
+    }
+
+    /// Wakes the driver's task.
+    pub(crate) fn wake(&self) {
+        self.waker.wake();
+    }
+
     /// The next command, without waiting.
     pub(crate) fn try_pop(&self) -> Option<Command> {
         self.lock().pop_front()
@@ -140,6 +150,9 @@ pub(crate) struct Shared {
     pub(crate) drained: Notify,
     pub(crate) closing: AtomicBool,
     pub(crate) write_limit: usize,
+    /// Whether the socket may have something to read: set by the read
+    /// waker (and at the start), cleared by a read that would wait.
+    pub(crate) readable: AtomicBool,
     /// Last ping round trip in microseconds (0: none yet).
     pub(crate) latency_us: AtomicU64,
     pub(crate) hub: Hub,
@@ -193,6 +206,7 @@ impl Socket {
             drained: Notify::new(),
             closing: AtomicBool::new(false),
             write_limit,
+            readable: AtomicBool::new(true),
             latency_us: AtomicU64::new(0),
             hub,
             rooms: Mutex::new((Vec::new(), false)),
