@@ -98,6 +98,10 @@ struct Conn<T: Hooks> {
 /// the handshake's box is freed, so the task's future holds little more
 /// than a pointer for the connection's whole life. Then the connection
 /// runs in its own tracing span.
+// Boxed on purpose: the `on_upgrade` closure that carries `pending` is kept
+// in axum's task future for the connection's whole life (a captured value
+// of an async block is never overlapped), so it must stay one pointer.
+#[allow(clippy::boxed_local)]
 pub(crate) fn start<T: Hooks>(
     ws: WebSocket,
     pending: Box<Pending<T>>,
