@@ -189,9 +189,7 @@ impl Io {
         if self.ws.is_none() {
             return self.end();
         }
-        while let Some(command) = self.shared.outbox.try_pop() {
-            self.pending.push_back(command);
-        }
+        self.shared.outbox.take(&mut self.pending);
         self.close_frame = Some((code, reason.to_owned()));
         self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
     }
@@ -213,14 +211,13 @@ impl Io {
         self.shared.outbox.close();
     }
 
-    /// Whether there is something to hand to the engine; registers for the
-    /// outbox's wake-up when there is not.
-    fn has_outgoing(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether there is something to hand to the engine.
+    fn has_outgoing(&mut self) -> bool {
         match self.state {
             State::Open => {
                 self.ping_due.is_some()
                     || !self.pending.is_empty()
-                    || self.shared.outbox.poll_take(cx, &mut self.pending)
+                    || self.shared.outbox.take(&mut self.pending)
             }
             State::Closing => {
                 self.ping_due.is_some() || !self.pending.is_empty() || self.close_frame.is_some()
@@ -264,7 +261,7 @@ impl Io {
     /// buffer is past its size and the peer is not reading).
     fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
         for _ in 0..BUDGET {
-            if !self.has_outgoing(cx) {
+            if !self.has_outgoing() {
                 return false;
             }
             let Some(ws) = self.ws.as_mut() else {

@@ -14,7 +14,6 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Context;
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -75,6 +74,9 @@ pub(crate) enum Command {
 #[derive(Default)]
 pub(crate) struct Outbox {
     queue: Mutex<VecDeque<Command>>,
+    /// Whether `queue` holds anything: the driver looks here first, so
+    /// finding it empty takes no lock.
+    any: AtomicBool,
     waker: AtomicWaker,
     closed: AtomicBool,
 }
@@ -95,6 +97,7 @@ impl Outbox {
                 return Err(SendError::Closed);
             }
             queue.push_back(command);
+            self.any.store(true, Ordering::Release);
         }
         if wake {
             self.waker.wake();
@@ -112,22 +115,21 @@ impl Outbox {
         self.waker.wake();
     }
 
-    /// The next command, without waiting.
-    pub(crate) fn try_pop(&self) -> Option<Command> {
-        self.lock().pop_front()
-    }
-
-    /// Moves every queued command into `into` (one lock for a whole burst),
-    /// or registers the driver's waker and returns false when there is none.
-    pub(crate) fn poll_take(&self, cx: &mut Context<'_>, into: &mut VecDeque<Command>) -> bool {
-        let mut queue = self.lock();
-        if queue.is_empty() {
-            // Registered under the lock: a push after it sees this waker.
-            self.waker.register(cx.waker());
+    /// Moves every queued command into `into` (one lock for a whole
+    /// burst); false when there is none. The driver registers its waker
+    /// before it looks, so a push after this finds the waker.
+    pub(crate) fn take(&self, into: &mut VecDeque<Command>) -> bool {
+        if !self.any.load(Ordering::Acquire) {
             return false;
         }
-        std::mem::swap(&mut *queue, into);
-        true
+        let mut queue = self.lock();
+        self.any.store(false, Ordering::Release);
+        if into.is_empty() {
+            std::mem::swap(&mut *queue, into);
+        } else {
+            into.append(&mut queue);
+        }
+        !into.is_empty()
     }
 
     /// Refuses further pushes and drops what is queued.
