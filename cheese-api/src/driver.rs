@@ -77,6 +77,9 @@ pub(crate) struct Io {
     ping_timeout: Option<Duration>,
     close_timeout: Duration,
     next_ping: Option<Pin<Box<Sleep>>>,
+    /// Whether `next_ping` has been polled since it was set: a polled timer
+    /// wakes the task when it fires, so until then it is only checked.
+    ping_armed: bool,
     pong_deadline: Option<Pin<Box<Sleep>>>,
     ping: Option<(u32, Instant)>,
     pings_sent: u32,
@@ -106,6 +109,7 @@ impl Io {
             ping_timeout: limits.ping_timeout,
             close_timeout: limits.effective_close_timeout(),
             next_ping: limits.ping_interval.map(|every| Box::pin(sleep(every))),
+            ping_armed: false,
             pong_deadline: None,
             ping: None,
             pings_sent: 0,
@@ -424,11 +428,13 @@ impl Io {
             }
         }
         if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.ping_interval) {
-            if next.as_mut().poll(cx).is_ready() {
+            // Polling a timer registers it again; checking it is a load.
+            if (!self.ping_armed || next.is_elapsed()) && next.as_mut().poll(cx).is_ready() {
                 next.as_mut().reset(Instant::now() + every);
                 let _ = next.as_mut().poll(cx);
                 self.send_ping(cx);
             }
+            self.ping_armed = true;
         }
     }
 
