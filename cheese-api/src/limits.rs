@@ -47,21 +47,29 @@ pub struct Limits {
     /// (CheeseAPI waited forever). `websockets`: `close_timeout`.
     pub close_timeout: Option<Duration>,
     /// Largest incoming message in bytes, whole or reassembled from
-    /// fragments; a larger one closes with 1009 before it is buffered whole.
-    /// Default: 2^20 (1 MiB); `None`: unlimited. `websockets`: `max_size`.
+    /// fragments; a larger one closes with 1009: a single frame from its
+    /// header, before its payload is read, a fragmented message as soon as
+    /// its fragments add up to more. Default: 2^20 (1 MiB); `None`: messages
+    /// of any size, in frames of at most 16 MiB each (the engine reserves a
+    /// frame's declared length up front, so a frame must have a bound).
+    /// `websockets`: `max_size`.
     pub max_size: Option<usize>,
     /// Most received messages waiting for the `message` hook; when full, the
     /// server stops reading the socket, so TCP slows the client down.
     /// Default: 2^5; `None`: unbounded. `websockets`: `max_queue`.
     pub max_queue: Option<usize>,
-    /// The largest read the engine makes between frames, ahead of parsing
-    /// (reads start at `min(4 KiB, read_limit)`; once a frame's header is
-    /// read, the read has room for the whole frame, which `max_size`
-    /// bounds). An idle connection keeps no read buffer.
+    /// The most the engine reads from the socket at once, ahead of parsing:
+    /// each read takes at most `min(read_limit, 4 KiB)`, the read buffer
+    /// every connection has from its start (tungstenite allocates and
+    /// zero-fills it, so the 4 KiB cap keeps idle connections small; see
+    /// docs/performance.md). A frame being read gets room for its whole
+    /// length, which `max_size` bounds.
     /// Default: 2^16. `websockets`: `read_limit`.
     pub read_limit: usize,
     /// Outgoing buffer high-water mark in bytes: `send` waits while more than
-    /// this is queued for the client. Default: 2^16. `websockets`: `write_limit`.
+    /// this is queued for the client (it never fails for a slow reader).
+    /// The engine also writes out once this much is buffered.
+    /// Default: 2^16. `websockets`: `write_limit`.
     pub write_limit: usize,
 }
 
