@@ -101,6 +101,52 @@ async fn ping_interval_keeps_a_client_that_answers_pings_open() {
 }
 
 #[derive(Default)]
+struct Busy;
+
+#[websocket("/busy", ping_interval = 0.2, ping_timeout = 0.2)]
+impl Busy {
+    async fn connection(&mut self) {
+        // 300 ready receives: more than tokio's budget for one poll of a
+        // task (128), so the driver is polled with the budget spent.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        for n in 0..300 {
+            tx.send(n).unwrap();
+        }
+        drop(tx);
+        let mut sum = 0;
+        while let Some(n) = rx.recv().await {
+            sum += n;
+        }
+        let _ = self.send(sum.to_string()).await;
+    }
+}
+
+/// A `connection` hook that spends tokio's task budget must not stop the
+/// keepalive: a timer poll the budget refuses arms nothing, so the driver
+/// must not count it as armed.
+#[tokio::test]
+async fn keepalive_starts_behind_a_hook_that_spends_the_task_budget() {
+    let addr = start(App::empty().websocket::<Busy>()).await;
+    let mut raw = raw_connect(addr, "/busy").await;
+    let answer = raw.expect_frame().await;
+    assert_eq!(answer.payload, (0..300).sum::<i32>().to_string().as_bytes());
+    // Never answered, the first ping closes the connection with 1011.
+    let mut pings = 0;
+    loop {
+        let frame = raw.expect_frame().await;
+        match frame.opcode {
+            Frame::PING => pings += 1,
+            Frame::CLOSE => {
+                assert_eq!(frame.close(), (1011, "keepalive ping timeout".to_owned()));
+                break;
+            }
+            _ => panic!("unexpected {frame:?}"),
+        }
+    }
+    assert!(pings >= 1, "closed for a ping timeout without a ping");
+}
+
+#[derive(Default)]
 struct SlowHook;
 
 #[websocket("/slow", ping_interval = 0.2, ping_timeout = 0.2)]
@@ -189,6 +235,56 @@ async fn close_timeout_drops_a_peer_that_never_answers_the_close() {
     assert!(
         waited >= Duration::from_millis(250) && waited <= Duration::from_millis(300) + SLACK,
         "dropped after {}, close_timeout is 0.3s",
+        secs(waited)
+    );
+}
+
+static STUCK_CLOSED: Mutex<Option<Instant>> = Mutex::new(None);
+static STUCK_ENDED: Mutex<Option<Instant>> = Mutex::new(None);
+
+#[derive(Default)]
+struct CloserOfStuck;
+
+#[websocket("/closerofstuck", close_timeout = 0.3, ping_interval = None, write_limit = 4096)]
+impl CloserOfStuck {
+    async fn connection(&mut self) {
+        let socket = self.socket();
+        tokio::spawn(async move {
+            // Send until `send` has to wait: the client reads nothing.
+            let chunk = Message::binary(vec![0u8; 4096]);
+            while tokio::time::timeout(Duration::from_millis(200), socket.send(chunk.clone()))
+                .await
+                .is_ok()
+            {}
+            *STUCK_CLOSED.lock().unwrap() = Some(Instant::now());
+            socket.close(4000, "bye").await.unwrap();
+        });
+    }
+    async fn disconnection(&mut self) {
+        *STUCK_ENDED.lock().unwrap() = Some(Instant::now());
+    }
+}
+
+/// A close asked for while the socket takes no writes (its client reads
+/// nothing) still ends the connection within close_timeout: the close
+/// frame cannot be written, but its deadline runs from the request.
+#[tokio::test]
+async fn close_timeout_runs_for_a_close_that_cannot_be_written() {
+    let addr = start_with_buffers(App::empty().websocket::<CloserOfStuck>(), BUF).await;
+    let _ws = connect_with_buffers(addr, "/closerofstuck", BUF).await; // never read
+    let deadline = Instant::now() + TIMEOUT;
+    let ended = loop {
+        if let Some(ended) = *STUCK_ENDED.lock().unwrap() {
+            break ended;
+        }
+        assert!(Instant::now() < deadline, "the connection never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let closed = STUCK_CLOSED.lock().unwrap().expect("close asked for");
+    let waited = ended - closed;
+    assert!(
+        waited >= Duration::from_millis(250) && waited <= Duration::from_millis(300) + SLACK,
+        "ended {} after the close was asked for, close_timeout is 0.3s",
         secs(waited)
     );
 }
@@ -481,6 +577,28 @@ async fn write_limit_makes_send_wait_for_a_client_that_does_not_read() {
         "write_limit: sender stalled after {stuck_at} of {OUT_COUNT} sends (bound {})",
         bound / OUT_SIZE
     );
+}
+
+#[derive(Default)]
+struct NoWriteLimit;
+
+#[websocket("/nowritelimit", write_limit = 18446744073709551615)]
+impl NoWriteLimit {
+    async fn message(&mut self, message: Message) {
+        let _ = self.send(message).await;
+    }
+}
+
+/// The largest write_limit the attribute takes is also one the engine
+/// takes (tungstenite asserts its write buffer is below its maximum, and an
+/// assertion in the upgrade task would kill every connection of the route).
+#[tokio::test]
+async fn the_largest_write_limit_still_serves() {
+    assert_eq!(NoWriteLimit::LIMITS.write_limit, usize::MAX);
+    let addr = start(App::empty().websocket::<NoWriteLimit>()).await;
+    let mut ws = connect(addr, "/nowritelimit").await;
+    send_text(&mut ws, "still echoes").await;
+    assert_eq!(recv_text(&mut ws).await, "still echoes");
 }
 
 #[derive(Default)]

@@ -11,11 +11,11 @@
 //! every closing handshake by `close_timeout`.
 
 use crate::message::{Message, Text};
-use crate::socket::{Command, Shared};
+use crate::socket::Shared;
 use crate::stats::Local;
 use crate::Limits;
 use axum::extract::ws::{self, CloseFrame, WebSocket};
-use futures_util::{Sink, Stream};
+use futures_util::{FutureExt, Sink, Stream};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
+use tokio::task::unconstrained;
 use tokio::time::{sleep, Instant, Sleep};
 
 /// Most messages read or handed to the socket in one poll before yielding.
@@ -57,8 +58,8 @@ pub(crate) struct Io {
     /// The waker reads are polled with: it marks the socket readable, then
     /// wakes the task (see [`Shared::readable`]).
     read_waker: Waker,
-    /// Commands taken from the outbox in one lock, handed over in order.
-    pending: VecDeque<Command>,
+    /// Messages taken from the outbox in one lock, handed over in order.
+    pending: VecDeque<Message>,
     /// Our close frame, sent once `pending` is empty.
     close_frame: Option<(u16, String)>,
     /// A ping to send (its id) at the next chance.
@@ -129,6 +130,7 @@ impl Io {
     pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>, want_message: bool) -> Poll<Event> {
         // Woken by the outbox and by the read waker.
         self.shared.outbox.register(cx.waker());
+        self.take_outbox();
         if want_message && self.inbox.is_empty() {
             if let Some(Fail(code, reason)) = self.pending_fail.take() {
                 self.failed = true;
@@ -193,7 +195,8 @@ impl Io {
         if self.ws.is_none() {
             return self.end();
         }
-        self.shared.outbox.take(&mut self.pending);
+        // A close asked for meanwhile is superseded by this one.
+        let _ = self.shared.outbox.take(&mut self.pending);
         self.close_frame = Some((code, reason.to_owned()));
         self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
     }
@@ -215,15 +218,24 @@ impl Io {
         self.shared.outbox.close();
     }
 
+    /// Takes what was queued while open; a close asked for starts the
+    /// closing handshake at once (its deadline too, whether or not the
+    /// socket takes writes), after the messages queued before it.
+    fn take_outbox(&mut self) {
+        if self.state == State::Open {
+            if let Some((code, reason)) = self.shared.outbox.take(&mut self.pending) {
+                self.start_close(code, &reason);
+            }
+        }
+    }
+
     /// Whether there is something to hand to the engine.
     fn has_outgoing(&mut self) -> bool {
+        if self.pending.is_empty() {
+            self.take_outbox();
+        }
         match self.state {
-            State::Open => {
-                self.ping_due.is_some()
-                    || !self.pending.is_empty()
-                    || self.shared.outbox.take(&mut self.pending)
-            }
-            State::Closing => {
+            State::Open | State::Closing => {
                 self.ping_due.is_some() || !self.pending.is_empty() || self.close_frame.is_some()
             }
             State::Answered | State::Ended => false,
@@ -231,29 +243,24 @@ impl Io {
     }
 
     /// The next frame to hand to the engine: a due ping first, then queued
-    /// commands in order, then our close frame.
+    /// messages in order, then our close frame.
     fn next_outgoing(&mut self) -> Option<ws::Message> {
         if let Some(id) = self.ping_due.take() {
             return Some(ws::Message::Ping(id.to_be_bytes().to_vec().into()));
         }
-        while let Some(command) = self.pending.pop_front() {
-            match command {
-                Command::Send(message) => {
-                    let len = message.len();
-                    let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
-                    let limit = self.shared.write_limit;
-                    if before > limit && before - len <= limit {
-                        self.shared.drained.notify_waiters();
-                    }
-                    self.counts.messages_out += 1;
-                    self.counts.bytes_out += len as u64;
-                    if self.counts.tick() {
-                        self.shared.hub.inner.counters.flush(&mut self.counts);
-                    }
-                    return Some(message.into_ws());
-                }
-                Command::Close(code, reason) => self.start_close(code, &reason),
+        if let Some(message) = self.pending.pop_front() {
+            let len = message.len();
+            let before = self.shared.queued.fetch_sub(len, Ordering::AcqRel);
+            let limit = self.shared.write_limit;
+            if before > limit && before - len <= limit {
+                self.shared.drained.notify_waiters();
             }
+            self.counts.messages_out += 1;
+            self.counts.bytes_out += len as u64;
+            if self.counts.tick() {
+                self.shared.hub.inner.counters.flush(&mut self.counts);
+            }
+            return Some(message.into_ws());
         }
         let (code, reason) = self.close_frame.take()?;
         let reason = reason.into();
@@ -428,13 +435,18 @@ impl Io {
             }
         }
         if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.ping_interval) {
-            // Polling a timer registers it again; checking it is a load.
-            if (!self.ping_armed || next.is_elapsed()) && next.as_mut().poll(cx).is_ready() {
-                next.as_mut().reset(Instant::now() + every);
-                let _ = next.as_mut().poll(cx);
-                self.send_ping(cx);
+            // An armed timer wakes the task when it fires, so it is only
+            // checked (a load) until then, not polled on every wake-up. Its
+            // polls ignore tokio's task budget: a poll the budget refused
+            // would arm nothing, and no ping would ever go out.
+            if !self.ping_armed || next.is_elapsed() {
+                if unconstrained(next.as_mut()).poll_unpin(cx).is_ready() {
+                    next.as_mut().reset(Instant::now() + every);
+                    let _ = unconstrained(next.as_mut()).poll_unpin(cx);
+                    self.send_ping(cx);
+                }
+                self.ping_armed = true;
             }
-            self.ping_armed = true;
         }
     }
 

@@ -62,47 +62,70 @@ pub(crate) enum TryQueue {
     Failed(SendError),
 }
 
-/// What the connection's driver is asked to do.
-pub(crate) enum Command {
-    Send(Message),
-    Close(u16, String),
-}
-
-/// The connection's outgoing queue: any task pushes, the driver pops.
+/// The connection's outgoing queue: any task pushes, the driver takes.
 /// Allocates nothing until used (a tokio channel allocates a block of 32
 /// slots per connection up front, which an idle connection would keep).
 #[derive(Default)]
 pub(crate) struct Outbox {
-    queue: Mutex<VecDeque<Command>>,
+    queue: Mutex<Queue>,
     /// Whether `queue` holds anything: the driver looks here first, so
     /// finding it empty takes no lock.
     any: AtomicBool,
     waker: AtomicWaker,
-    closed: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: VecDeque<Message>,
+    /// A close asked for (`close()`, shutdown, a slow receiver), not yet
+    /// taken by the driver. Not a queued command: the driver acts on it at
+    /// once, even while the socket takes no writes, so its `close_timeout`
+    /// runs for a peer that does not read.
+    close: Option<(u16, String)>,
+    /// Nothing more is queued: a close was asked for, or the driver is gone.
+    refusing: bool,
 }
 
 impl Outbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Command>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a command for the driver; fails once the driver is gone.
-    /// `wake: false` when the caller runs on the driver's own task (a hook),
-    /// which polls the queue right after: waking it would cost a spurious
-    /// re-poll per message.
-    pub(crate) fn push(&self, command: Command, wake: bool) -> Result<(), SendError> {
+    /// Queues a message for the driver; fails once a close was asked for or
+    /// the driver is gone (checked under the lock, so nothing is queued
+    /// behind a close). `wake: false` when the caller runs on the driver's
+    /// own task (a hook), which looks at the queue right after: waking it
+    /// would cost a spurious re-poll per message.
+    pub(crate) fn push(&self, message: Message, wake: bool) -> Result<(), SendError> {
         {
             let mut queue = self.lock();
-            if self.closed.load(Ordering::Acquire) {
+            if queue.refusing {
                 return Err(SendError::Closed);
             }
-            queue.push_back(command);
+            queue.messages.push_back(message);
             self.any.store(true, Ordering::Release);
         }
         if wake {
             self.waker.wake();
         }
         Ok(())
+    }
+
+    /// Asks the driver to close with `code` and `reason` after what is
+    /// queued; later pushes fail.
+    pub(crate) fn request_close(&self, code: u16, reason: &str, wake: bool) {
+        {
+            let mut queue = self.lock();
+            if queue.refusing {
+                return;
+            }
+            queue.refusing = true;
+            queue.close = Some((code, reason.to_owned()));
+            self.any.store(true, Ordering::Release);
+        }
+        if wake {
+            self.waker.wake();
+        }
     }
 
     /// Registers the driver's task waker, woken by pushes and reads.
@@ -115,29 +138,29 @@ impl Outbox {
         self.waker.wake();
     }
 
-    /// Moves every queued command into `into` (one lock for a whole
-    /// burst); false when there is none. The driver registers its waker
-    /// before it looks, so a push after this finds the waker.
-    pub(crate) fn take(&self, into: &mut VecDeque<Command>) -> bool {
+    /// Moves every queued message into `into` (one lock for a whole burst)
+    /// and returns the close asked for, if any. The driver registers its
+    /// waker before it looks, so a push after this finds the waker.
+    pub(crate) fn take(&self, into: &mut VecDeque<Message>) -> Option<(u16, String)> {
         if !self.any.load(Ordering::Acquire) {
-            return false;
+            return None;
         }
         let mut queue = self.lock();
         self.any.store(false, Ordering::Release);
         if into.is_empty() {
-            std::mem::swap(&mut *queue, into);
+            std::mem::swap(&mut queue.messages, into);
         } else {
-            into.append(&mut queue);
+            into.append(&mut queue.messages);
         }
-        !into.is_empty()
+        queue.close.take()
     }
 
     /// Refuses further pushes and drops what is queued.
     pub(crate) fn close(&self) {
         let dropped = {
             let mut queue = self.lock();
-            self.closed.store(true, Ordering::Release);
-            std::mem::take(&mut *queue)
+            queue.refusing = true;
+            std::mem::take(&mut queue.messages)
         };
         drop(dropped);
     }
@@ -233,7 +256,7 @@ impl Socket {
         }
         let len = message.len();
         shared.queued.fetch_add(len, Ordering::AcqRel);
-        match shared.outbox.push(Command::Send(message), wake) {
+        match shared.outbox.push(message, wake) {
             Ok(()) => TryQueue::Queued,
             Err(error) => {
                 shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -313,9 +336,8 @@ impl Socket {
         }
         self.shared.drained.notify_waiters();
         let wake = !self.on_own_task();
-        self.shared
-            .outbox
-            .push(Command::Close(code, reason.to_owned()), wake)
+        self.shared.outbox.request_close(code, reason, wake);
+        Ok(())
     }
 }
 
@@ -379,10 +401,7 @@ impl Socket {
     pub(crate) fn close_now(&self, code: u16, reason: &str) {
         if !self.shared.closing.swap(true, Ordering::AcqRel) {
             self.shared.drained.notify_waiters();
-            let _ = self
-                .shared
-                .outbox
-                .push(Command::Close(code, reason.to_owned()), true);
+            self.shared.outbox.request_close(code, reason, true);
         }
     }
 }

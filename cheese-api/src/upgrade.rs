@@ -40,6 +40,10 @@ pub(crate) const READ_CHUNK: usize = 4 * 1024;
 /// stay unlimited (in fragments). tungstenite's own default.
 pub(crate) const UNLIMITED_MAX_FRAME: usize = 16 << 20;
 
+/// The largest `write_buffer_size` tungstenite accepts with an unlimited
+/// `max_write_buffer_size` (it asserts the first is below the second).
+const MAX_WRITE_BUFFER: usize = usize::MAX - 1;
+
 /// The engine's settings for a route's limits.
 fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
     let ws = ws
@@ -49,10 +53,13 @@ fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
         // over) while the socket does not take it, so the engine's buffer
         // never has to refuse a message (`max_write_buffer_size` stays
         // unlimited).
-        .write_buffer_size(limits.write_limit);
+        .write_buffer_size(limits.write_limit.min(MAX_WRITE_BUFFER));
     match limits.max_size {
         Some(max) => ws.max_message_size(max).max_frame_size(max),
-        None => ws.max_frame_size(UNLIMITED_MAX_FRAME),
+        // axum's default message limit is 64 MiB: lift it.
+        None => ws
+            .max_message_size(usize::MAX)
+            .max_frame_size(UNLIMITED_MAX_FRAME),
     }
 }
 
