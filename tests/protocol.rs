@@ -179,3 +179,48 @@ async fn a_bad_frame_during_a_failing_hook_does_not_hold_the_connection() {
     ws.expect_end(std::time::Duration::from_secs(3)).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[derive(Default)]
+struct Small;
+
+#[websocket("/small", max_size = 1000, ping_interval = None)]
+impl Small {
+    async fn message(&mut self, message: Message) {
+        let _ = self.send(message).await;
+    }
+}
+
+/// What axum's extractor cannot do: after a bad frame tokio-tungstenite
+/// ends the stream, so the server cannot read on (drain) until the client
+/// stops. It writes its close and drops the connection; with the rest of a
+/// 32 MiB frame unread, the kernel answers the client's further bytes with
+/// a reset. A client that reads while it writes (browsers, every async
+/// client) still gets the 1009 close frame first; one that only writes sees
+/// the reset.
+#[tokio::test]
+async fn an_oversized_frame_gets_1009_and_its_unread_rest_a_reset() {
+    let addr = start(App::empty().websocket::<Small>()).await;
+    let mut raw = raw_connect(addr, "/small").await;
+    let stream = raw.stream.into_std().unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    raw.stream = tokio::net::TcpStream::from_std(stream).unwrap();
+    let size = 32usize << 20;
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(size as u64).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]); // mask key
+    frame.resize(frame.len() + size, 0);
+    let sender = std::thread::spawn(move || {
+        use std::io::Write;
+        writer.set_nonblocking(false).unwrap();
+        writer.write_all(&frame).map_err(|e| e.kind())
+    });
+    assert_eq!(raw.expect_close(1009).await, "message too big");
+    let sent = sender.join().unwrap();
+    assert!(
+        matches!(
+            sent,
+            Err(std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe)
+        ),
+        "the rest of the frame: {sent:?}"
+    );
+}
