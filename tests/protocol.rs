@@ -180,16 +180,6 @@ async fn a_bad_frame_during_a_failing_hook_does_not_hold_the_connection() {
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
 
-#[derive(Default)]
-struct Small;
-
-#[websocket("/small", max_size = 1000, ping_interval = None)]
-impl Small {
-    async fn message(&mut self, message: Message) {
-        let _ = self.send(message).await;
-    }
-}
-
 /// What axum's extractor cannot do: after a bad frame tokio-tungstenite
 /// ends the stream, so the server cannot read on (drain) until the client
 /// stops. It writes its close and drops the connection; with the rest of a
@@ -199,8 +189,8 @@ impl Small {
 /// the reset.
 #[tokio::test]
 async fn an_oversized_frame_gets_1009_and_its_unread_rest_a_reset() {
-    let addr = start(App::empty().websocket::<Small>()).await;
-    let mut raw = raw_connect(addr, "/small").await;
+    let addr = app().await; // max_size: the default 1 MiB
+    let mut raw = raw_connect(addr, "/").await;
     let stream = raw.stream.into_std().unwrap();
     let mut writer = stream.try_clone().unwrap();
     raw.stream = tokio::net::TcpStream::from_std(stream).unwrap();
