@@ -12,7 +12,7 @@ out=$(mktemp -d)
 cp "$src" "$out/upgrade.rs"
 trap 'cp "$out/upgrade.rs" "$src"' EXIT
 for k in 4 8 16; do
-    sed -i "s/^pub(crate) const READ_CHUNK: usize = .*/pub(crate) const READ_CHUNK: usize = $k * 1024;/" "$src"
+    sed -i "s/^const READ_CHUNK: usize = .*/const READ_CHUNK: usize = $k * 1024;/" "$src"
     cargo build --release --example echo -q
     cp target/release/examples/echo "$out/echo-$k"
 done

@@ -43,7 +43,7 @@ enum State {
 }
 
 /// A close the peer caused by breaking the protocol: code and reason.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 struct Fail(u16, String);
 
 /// What [`Io::poll_io`] has for the hook loop.
@@ -158,8 +158,8 @@ impl Io {
                 }
             }
         }
-        // A close started during this poll armed a deadline that has not
-        // been polled yet: poll it now so its timer wakes this task.
+        // The close deadline, polled last: a close started anywhere in this
+        // poll has its timer armed before the task waits.
         if let Some(deadline) = self.close_deadline.as_mut() {
             if deadline.as_mut().poll(cx).is_ready() {
                 self.end();
@@ -192,9 +192,6 @@ impl Io {
         }
         self.mark_closing();
         self.inbox.clear();
-        if self.ws.is_none() {
-            return self.end();
-        }
         // A close asked for meanwhile is superseded by this one.
         let _ = self.shared.outbox.take(&mut self.pending);
         self.close_frame = Some((code, reason.to_owned()));
@@ -417,12 +414,9 @@ impl Io {
         }
     }
 
+    /// The keepalive timers (the close deadline is polled at the end of
+    /// [`poll_io`](Self::poll_io)).
     fn poll_timers(&mut self, cx: &mut Context<'_>) {
-        if let Some(deadline) = self.close_deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                return self.end();
-            }
-        }
         if self.state != State::Open {
             return;
         }

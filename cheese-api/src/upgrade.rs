@@ -27,18 +27,18 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use tokio::time::Instant;
 
-/// The largest read buffer of a connection: tungstenite allocates and
-/// zero-fills its whole read buffer per connection, so it is
-/// `min(read_limit, READ_CHUNK)`. Measured in docs/performance.md: 4 KiB
-/// keeps an idle connection smallest; a large message is read into room for
-/// its whole frame whatever this is.
-pub(crate) const READ_CHUNK: usize = 4 * 1024;
+/// The largest read buffer of a connection, `min(read_limit, READ_CHUNK)`:
+/// tungstenite allocates and zero-fills it for every connection and reads
+/// at most that much per system call, so it sets both idle memory and the
+/// reads a large frame takes. 4 KiB by the sweep in docs/performance.md
+/// (`bench/chunks.sh` edits this line).
+const READ_CHUNK: usize = 4 * 1024;
 
 /// The largest frame the engine takes when `max_size` is `None`: tungstenite
 /// reserves a frame's declared length before its payload arrives, so an
 /// unbounded frame size would let one header abort the process. Messages
 /// stay unlimited (in fragments). tungstenite's own default.
-pub(crate) const UNLIMITED_MAX_FRAME: usize = 16 << 20;
+const UNLIMITED_MAX_FRAME: usize = 16 << 20;
 
 /// The largest `write_buffer_size` tungstenite accepts with an unlimited
 /// `max_write_buffer_size` (it asserts the first is below the second).
