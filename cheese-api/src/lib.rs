@@ -83,40 +83,34 @@
 #![allow(clippy::result_large_err)]
 
 mod app;
-mod backplane;
 mod connection;
-mod driver;
-mod hub;
+mod handler;
+mod http;
 mod limits;
 mod message;
-#[cfg(feature = "redis")]
-mod redis;
 mod request;
+mod rooms;
 pub mod route;
-mod security;
-mod serve;
-mod server;
-mod socket;
+mod runtime;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
-#[cfg(feature = "tls")]
-pub mod tls;
-mod upgrade;
 
-#[cfg(feature = "redis")]
-pub use crate::redis::RedisBackplane;
 pub use app::App;
-pub use backplane::{Backplane, Envelope, MemoryBackplane, Target};
 pub use cheese_api_macros::websocket;
-pub use hub::{Hub, Recipients};
+pub use connection::socket::{SendError, Socket};
+pub use handler::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
+pub use http::security::Origins;
+pub use http::serve::ShutdownHandle;
+#[cfg(feature = "tls")]
+pub use http::tls;
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
-pub use security::Origins;
-pub use serve::ShutdownHandle;
-pub use server::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
-pub use socket::{SendError, Socket};
+pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target};
+pub use rooms::hub::{Hub, Recipients, WeakHub};
+#[cfg(feature = "redis")]
+pub use rooms::redis::RedisBackplane;
 pub use stats::Stats;
 
 /// Re-exports of the crates in the public API.
@@ -138,10 +132,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::app::Registration;
-    pub use crate::message::FromMessage;
-    pub use crate::server::{
+    pub use crate::handler::{
         HookError, Hooks, IntoHandshakeResult, IntoHookResult, IntoSubprotocol,
     };
+    pub use crate::message::FromMessage;
     pub use axum::extract::FromRequestParts;
     pub use axum::http::request::Parts;
     pub use axum::response::Response;

@@ -7,102 +7,18 @@
 //! the loop stops accepting, new upgrades get 503, every open connection is
 //! closed with 1001, and the loop returns once every `disconnection` ran.
 
-use crate::hub::Hub;
-use crate::socket::Socket;
+use crate::runtime::Runtime;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
-
-/// State shared by an app's routes and connections.
-pub(crate) struct Runtime {
-    pub(crate) draining: AtomicBool,
-    /// Every open connection and its rooms (locked at connect, disconnect
-    /// and broadcast, never per message): shutdown closes each with 1001.
-    pub(crate) hub: Hub,
-    live: AtomicUsize,
-    idle: Notify,
-}
-
-impl Runtime {
-    pub(crate) fn new() -> Runtime {
-        Runtime {
-            draining: AtomicBool::new(false),
-            hub: Hub::new(),
-            live: AtomicUsize::new(0),
-            idle: Notify::new(),
-        }
-    }
-
-    pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Counts a connection as open until the guard drops (after its
-    /// `disconnection` ran, or if its task panicked), and says whether the
-    /// app is already draining: then the caller closes with 1001 at once.
-    pub(crate) fn track(
-        self: &Arc<Self>,
-        socket: &Socket,
-        route: &'static str,
-    ) -> (LiveGuard, bool) {
-        self.live.fetch_add(1, Ordering::AcqRel);
-        self.hub.register(socket, route);
-        // Registered before the check: either shutdown's sweep sees this
-        // socket, or this check sees the flag.
-        let draining = self.is_draining();
-        (
-            LiveGuard {
-                runtime: self.clone(),
-                socket: socket.clone(),
-                route,
-            },
-            draining,
-        )
-    }
-
-    fn begin_drain(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-        for socket in self.hub.all_sockets() {
-            socket.close_now(1001, "server shutting down");
-        }
-    }
-
-    async fn wait_idle(&self) {
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.live.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-pub(crate) struct LiveGuard {
-    runtime: Arc<Runtime>,
-    socket: Socket,
-    route: &'static str,
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.runtime.hub.unregister(&self.socket, self.route);
-        if self.runtime.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.runtime.idle.notify_waiters();
-        }
-    }
-}
 
 /// Marks a request that arrived over TLS.
 #[derive(Clone, Copy)]

@@ -10,11 +10,12 @@
 //! then the route's limits configure the engine and `on_upgrade` starts the
 //! connection task once hyper hands over the connection.
 
-use crate::connection;
+use crate::connection::task;
+use crate::handler::Hooks;
+use crate::http::security::Guard;
+use crate::http::serve::Accepted;
 use crate::request::Request;
-use crate::security::Guard;
-use crate::serve::{Accepted, Runtime};
-use crate::server::Hooks;
+use crate::runtime::Runtime;
 use crate::Limits;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
@@ -167,7 +168,7 @@ async fn handshake<T: Hooks>(
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let tls = parts.extensions.get::<crate::serve::Tls>().is_some();
+    let tls = parts.extensions.get::<crate::http::serve::Tls>().is_some();
     let (client, secure) = guard.client(&parts.headers, peer, tls);
     let mut request = Request::from_parts(&parts, params, client, secure);
     let mut ex = match T::__extract(&mut parts, &request).await {
@@ -206,7 +207,7 @@ async fn handshake<T: Hooks>(
             request.subprotocol = Some(chosen);
         }
     }
-    let pending = Box::new(connection::Pending {
+    let pending = Box::new(task::Pending {
         handler,
         request,
         ex,
@@ -214,7 +215,7 @@ async fn handshake<T: Hooks>(
         runtime,
     });
     ws.on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |socket| connection::start(socket, pending))
+        .on_upgrade(move |socket| task::start(socket, pending))
 }
 
 /// RFC 6455 §4.2.1: the key is 16 bytes in base64, which is 24 characters:

@@ -7,11 +7,11 @@
 //! delivers to its own members first, logs the outage once, reconnects by
 //! itself and cross-node delivery resumes.
 
-use crate::backplane::{Backplane, Envelope};
-use crate::hub::{Hub, HubInner};
+use crate::rooms::backplane::{Backplane, Envelope};
+use crate::rooms::hub::{Hub, WeakHub};
 use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
@@ -233,7 +233,7 @@ impl Backplane for RedisBackplane {
         let subscriber = subscriber(
             self.client.clone(),
             self.channel.clone(),
-            Arc::downgrade(&hub.inner),
+            hub.downgrade(),
             Link::new(&self.shared.health, "subscriber"),
             self.shared.stopped.clone(),
         );
@@ -447,7 +447,7 @@ async fn publisher(
 async fn subscriber(
     client: ::redis::Client,
     channel: String,
-    hub: Weak<HubInner>,
+    hub: WeakHub,
     mut link: Link,
     mut stopped: watch::Receiver<()>,
 ) {
@@ -491,8 +491,7 @@ async fn subscriber(
                         link.failed(&channel, &"connection closed");
                         break;
                     };
-                    let Some(inner) = hub.upgrade() else { return };
-                    let hub = Hub { inner };
+                    let Some(hub) = hub.upgrade() else { return };
                     match Envelope::from_bytes(message.get_payload_bytes()) {
                         Some(e) if e.origin == hub.node() => {}
                         Some(e) => {
@@ -502,7 +501,7 @@ async fn subscriber(
                     }
                 }
                 _ = keepalive.tick() => {
-                    if hub.strong_count() == 0 {
+                    if hub.upgrade().is_none() {
                         return;
                     }
                     match tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<::redis::Value>()).await {

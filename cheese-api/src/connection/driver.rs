@@ -10,8 +10,8 @@
 //! backpressure); it sends its own pings and times their pongs; and it bounds
 //! every closing handshake by `close_timeout`.
 
+use crate::connection::socket::Shared;
 use crate::message::{Message, Text};
-use crate::socket::Shared;
 use crate::stats::Local;
 use crate::Limits;
 use axum::extract::ws::{self, CloseFrame, WebSocket};
@@ -255,7 +255,7 @@ impl Io {
             self.counts.messages_out += 1;
             self.counts.bytes_out += len as u64;
             if self.counts.tick() {
-                self.shared.hub.inner.counters.flush(&mut self.counts);
+                self.shared.runtime.counters.flush(&mut self.counts);
             }
             return Some(message.into_ws());
         }
@@ -407,7 +407,7 @@ impl Io {
         self.counts.messages_in += 1;
         self.counts.bytes_in += data.len() as u64;
         if self.counts.tick() {
-            self.shared.hub.inner.counters.flush(&mut self.counts);
+            self.shared.runtime.counters.flush(&mut self.counts);
         }
         if self.state == State::Open {
             self.inbox.push_back(data);
@@ -487,7 +487,7 @@ fn fail_of(error: axum::Error) -> Option<Fail> {
         Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         Error::Protocol(error) => {
             let mut reason = error.to_string();
-            crate::socket::truncate_reason(&mut reason);
+            crate::connection::close::truncate_reason(&mut reason);
             Some(Fail(1002, reason))
         }
         _ => None,
