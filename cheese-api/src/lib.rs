@@ -100,6 +100,7 @@ pub use app::App;
 pub use cheese_api_macros::websocket;
 pub use connection::socket::{SendError, Socket};
 pub use handler::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
+pub use http::refusal::{Refusal, RefusalKind};
 pub use http::security::Origins;
 pub use http::serve::ShutdownHandle;
 #[cfg(feature = "tls")]
@@ -157,7 +158,7 @@ pub mod __private {
     pub fn path_param<T: std::str::FromStr>(request: &Request, name: &str) -> Result<T, Response> {
         request
             .param(name)
-            .ok_or_else(|| axum::http::StatusCode::NOT_FOUND.into_response())
+            .ok_or_else(|| crate::Refusal::not_found().into_response())
     }
 
     /// Converts the message for the `message` parameter.

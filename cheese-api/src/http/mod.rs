@@ -1,9 +1,10 @@
 //! The HTTP side of a request, up to `101 Switching Protocols`: the accept
 //! loop and graceful shutdown ([`serve`]), the router that matches a path to
-//! a route ([`router`]), the checks and refusals before the upgrade
-//! ([`security`]), the handshake through axum's `WebSocketUpgrade`
+//! a route ([`router`]), the checks before the upgrade ([`security`]), every
+//! refusal's answer and its log line ([`refusal`]), the handshake through axum's `WebSocketUpgrade`
 //! ([`upgrade`]), and TLS.
 
+pub(crate) mod refusal;
 pub(crate) mod router;
 pub(crate) mod security;
 pub(crate) mod serve;

@@ -4,6 +4,7 @@
 
 use crate::app::App;
 use crate::handler::Hooks;
+use crate::http::refusal::{self, Refusal};
 use crate::http::security::{Guard, Origins};
 use crate::route::{ParamKind, Pattern};
 use crate::runtime::Runtime;
@@ -109,8 +110,12 @@ impl App {
             }
             router = router.route(&path, handler);
         }
+        let trust_proxy = self.trust_proxy;
         let router = router
             .merge(self.extra.clone())
+            .layer(axum::middleware::from_fn(move |req, next| {
+                refusal::log_refusals(trust_proxy, req, next)
+            }))
             .layer(axum::Extension(self.runtime.hub.clone()));
         self.extensions
             .iter()
@@ -134,5 +139,5 @@ async fn dispatch(
             return (route.serve)(req, params, runtime, guard.clone()).await;
         }
     }
-    axum::http::StatusCode::NOT_FOUND.into_response()
+    Refusal::not_found().into_response()
 }

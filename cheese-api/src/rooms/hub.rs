@@ -320,18 +320,21 @@ impl Recipients {
 
 /// `Hub` as an axum extractor, in handlers served by the app (and in hooks,
 /// including `handshake` and `subprotocol`). Outside the app's router there
-/// is no hub to hand out: the request fails with 500 rather than sending
-/// into an empty hub that reaches nobody.
+/// is no hub to hand out: the request fails with [`Refusal::no_hub`] (500)
+/// rather than sending into an empty hub that reaches nobody.
+///
+/// [`Refusal::no_hub`]: crate::Refusal::no_hub
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Hub {
-    type Rejection = (axum::http::StatusCode, &'static str);
+    type Rejection = crate::Refusal;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Hub>().cloned().ok_or((
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "Hub extractor used outside a cheese-api app's router",
-        ))
+        parts
+            .extensions
+            .get::<Hub>()
+            .cloned()
+            .ok_or_else(crate::Refusal::no_hub)
     }
 }
