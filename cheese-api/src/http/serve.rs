@@ -1,5 +1,6 @@
-//! Serving: the accept loop, the app-wide handshake timeout, and graceful
-//! shutdown.
+//! Serving: the accept loop (quiet when out of file descriptors: one
+//! warning and one summary per episode), the app-wide handshake timeout,
+//! and graceful shutdown.
 //!
 //! Each accepted TCP connection is served by hyper's HTTP/1 with upgrades and
 //! a header-read timeout (slowloris), and carries its accept time so each
@@ -125,6 +126,67 @@ async fn serve_connection<I>(
     }
 }
 
+/// How long the accept loop waits after a failed accept (out of file
+/// descriptors: until a connection closes) before it tries again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// How long accepts must go without failing for an episode of failures to
+/// end: a server at its file limit fails, accepts one connection when
+/// another closes, and fails again; that is one episode, not many.
+const ACCEPT_QUIET: Duration = Duration::from_secs(1);
+
+/// An episode of failing accepts, logged twice: a warning at its first
+/// failure and a line with the count when it ends, not each retry (a server
+/// out of file descriptors retries 20 times a second for as long as it
+/// lasts).
+#[derive(Default)]
+struct AcceptFailures {
+    /// The episode's first and last failure.
+    episode: Option<(Instant, Instant)>,
+    failed: u64,
+}
+
+impl AcceptFailures {
+    fn failed(&mut self, error: &std::io::Error) {
+        let now = Instant::now();
+        self.failed += 1;
+        match &mut self.episode {
+            Some((_, last)) => *last = now,
+            None => {
+                self.episode = Some((now, now));
+                tracing::warn!(%error, "accept failed: retrying every {ACCEPT_RETRY:?}, logged again with a count when accepts work again");
+            }
+        }
+    }
+
+    /// When the episode ends if no accept fails before.
+    fn quiet_at(&self) -> Option<Instant> {
+        self.episode.map(|(_, last)| last + ACCEPT_QUIET)
+    }
+
+    /// Ends the episode, if one is running, with the count of failures (a
+    /// warning too, so whoever saw the first line sees the last).
+    fn end(&mut self, message: &str) {
+        if let Some((first, last)) = self.episode.take() {
+            tracing::warn!(
+                failed = std::mem::take(&mut self.failed),
+                lasted = ?last - first,
+                "{message}"
+            );
+        }
+    }
+}
+
+/// A failed accept that only concerns the connection being accepted (as
+/// axum's `serve` and hyper's examples tell them apart).
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
 /// Serves `router` on `listener` until `stop` or an OS signal, then drains.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -146,19 +208,30 @@ pub(crate) async fn serve(
         tokio::select! { _ = stop.notified() => {}, _ = os_signal() => {} }
     };
     tokio::pin!(stopped);
+    let mut failures = AcceptFailures::default();
     loop {
+        let quiet = failures.quiet_at();
         let (stream, peer) = tokio::select! {
             biased;
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // One client gave up before we took its connection.
+                Err(error) if is_connection_error(&error) => {
+                    tracing::debug!(%error, "accept: connection lost before it was accepted");
+                    continue;
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    failures.failed(&error);
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
+            _ = async { if let Some(at) = quiet { tokio::time::sleep_until(at).await } }, if quiet.is_some() => {
+                failures.end("accept recovered");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -188,6 +261,7 @@ pub(crate) async fn serve(
         ));
     }
     drop(listener);
+    failures.end("accept was still failing at shutdown");
     runtime.begin_drain();
     tracing::info!("shutting down: closing open connections with 1001");
     if tokio::time::timeout(drain_timeout, runtime.wait_idle())
