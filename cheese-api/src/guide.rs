@@ -59,6 +59,7 @@ macro_rules! links {
 }
 
 /// What a page gated by a cargo feature says in docs built without it.
+#[cfg(not(all(feature = "redis", feature = "testing")))]
 macro_rules! needs_feature {
     ($title:literal, $feature:literal, $page:literal) => {
         concat!(
