@@ -212,7 +212,8 @@ impl<E: Display> IntoHookResult for Result<(), E> {
 
 /// What the pre-upgrade `handshake` hook may return: `()` to accept, or
 /// `Result<(), R>` where `Err(R)` is the HTTP response that refuses (any
-/// [`IntoResponse`], such as `StatusCode::UNAUTHORIZED` or
+/// [`IntoResponse`](https://docs.rs/axum/0.8/axum/response/trait.IntoResponse.html),
+/// such as `StatusCode::UNAUTHORIZED` or
 /// `(StatusCode::FORBIDDEN, "no")`).
 #[diagnostic::on_unimplemented(
     message = "the `handshake` hook must return `()` or `Result<(), R>` with `R: IntoResponse`, not `{Self}`"

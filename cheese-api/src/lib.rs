@@ -11,6 +11,8 @@
 //! - [Routes](#routes)
 //! - [Limits](#limits)
 //! - [The app](#the-app)
+//! - [The guide](#the-guide)
+//! - [Cargo features](#cargo-features)
 //!
 //! ## A first server
 //! ```no_run
@@ -77,6 +79,46 @@
 //! [`App::empty`]`.websocket::<T>()` registers by hand; [`App::router`] gives
 //! an `axum::Router` to merge into your own app and [`App::merge`] serves your
 //! HTTP routes beside.
+//!
+//! ## The guide
+//! The [`guide`] module holds the pages of the repository's `docs/`, with
+//! examples that are doctests:
+//!
+//! - [getting started](guide::getting_started): install, the hello example,
+//!   a browser or Python client, the chat example;
+//! - [hooks](guide::hooks): the five hooks, parameters bound by name,
+//!   `send`/`close`/`socket()`, errors and panics;
+//! - [rooms](guide::rooms): [`Hub`], sending to routes, rooms and sockets
+//!   from hooks, tasks and HTTP handlers;
+//! - [limits](guide::limits): the eight limits, close codes, memory per
+//!   connection;
+//! - [security](guide::security): origins, authentication, refusing before
+//!   the upgrade or closing after it, caps, timeouts, TLS;
+//! - [deploying](guide::deploying): nginx and Caddy, graceful shutdown,
+//!   environment variables, logs;
+//! - [scaling](guide::scaling): several processes sharing rooms through Redis;
+//! - [testing](guide::testing): testing an app with [`testing`];
+//! - [differences from CheeseAPI](guide::differences_from_cheeseapi), for
+//!   CheeseAPI users.
+//!
+//! ## Cargo features
+//! None is on by default.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` | [`RedisBackplane`]: rooms across processes and machines through Redis pub/sub |
+//! | `tls` | [`App::tls`] and the [`tls`] module: serve `wss://` with rustls |
+//! | `testing` | the [`testing`] module: a loopback test server and client; enable it in `[dev-dependencies]` |
+//!
+//! These docs show an item of a feature only when built with it:
+//! `cargo doc --open -p cheese-api --all-features` (docs.rs builds them all,
+//! and marks each item with its feature).
+//!
+#![cfg_attr(not(feature = "redis"), doc = "[`RedisBackplane`]: guide::scaling")]
+#![cfg_attr(not(feature = "tls"), doc = "[`App::tls`]: guide::security#tls")]
+#![cfg_attr(not(feature = "tls"), doc = "[`tls`]: guide::security#tls")]
+#![cfg_attr(not(feature = "testing"), doc = "[`testing`]: guide::testing")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // An HTTP refusal travels as `Err(Response)`, the axum idiom; boxing it would
 // cost an allocation for no gain on a path taken once per handshake.
@@ -84,6 +126,7 @@
 
 mod app;
 mod connection;
+pub mod guide;
 mod handler;
 mod http;
 mod limits;
