@@ -71,7 +71,7 @@ async fn two_chromium_pages_chat_through_the_chat_example() {
     let base_url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(chat::app().serve(listener));
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/chat_e2e.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/browser/chat_e2e.py");
     let started = Instant::now();
     // Its own process group, so that a timeout ends chromedriver and Chromium too.
     let child = tokio::process::Command::new("python3")
