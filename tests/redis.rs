@@ -4,7 +4,7 @@
 //! Run with `cargo test -p cheese-api-tests --features redis --test redis`
 //! (built only with the feature: `required-features` in tests/Cargo.toml;
 //! without it `cargo test --workspace` lists
-//! `feature_gated::redis_tests_not_built...` instead). Without `redis-server`
+//! `not_built::redis_tests_not_built...` instead). Without `redis-server`
 //! on PATH the tests print a SKIPPED line and pass, unless
 //! `CHEESE_REQUIRE_REDIS=1` (as in CI) makes that a failure.
 

@@ -4,7 +4,7 @@
 //!
 //! Run with `cargo test -p cheese-api-tests --features tls --test tls` (built
 //! only with the feature: `required-features` in tests/Cargo.toml; without it
-//! `cargo test --workspace` lists `feature_gated::tls_tests_not_built...`
+//! `cargo test --workspace` lists `not_built::tls_tests_not_built...`
 //! instead).
 
 use cheese_api::prelude::*;
