@@ -383,7 +383,9 @@ impl App {
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
     /// `CHEESE_HOST`/`CHEESE_PORT`, then by [`host`](Self::host)/[`port`](Self::port))
     /// and serves until Ctrl-C or SIGTERM. Installs a readable log subscriber
-    /// (stderr, `info`, `RUST_LOG` respected) unless the program set its own.
+    /// (stderr, `info`, `RUST_LOG` respected) unless the program set its own,
+    /// and logs the bound address: `ws://` with the WebSocket routes, and
+    /// `http://` too when routes were [`merge`](Self::merge)d (a page to open).
     pub async fn run(self) -> std::io::Result<()> {
         let host = self
             .host
@@ -404,11 +406,14 @@ impl App {
         };
         install_default_subscriber();
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+        let addr = listener.local_addr()?;
         tracing::info!(
-            "cheese-api serving {} on ws://{}",
-            self.paths().join(", "),
-            listener.local_addr()?
+            "cheese-api serving {} on ws://{addr}",
+            self.paths().join(", ")
         );
+        if self.extra.has_routes() {
+            tracing::info!("cheese-api serving HTTP routes on http://{addr}/");
+        }
         self.serve(listener).await
     }
 }
