@@ -10,12 +10,13 @@
 //! backpressure); it sends its own pings and times their pongs; and it bounds
 //! every closing handshake by `close_timeout`.
 
+use crate::connection::keepalive::{Keepalive, Tick};
 use crate::connection::socket::Shared;
 use crate::message::{Message, Text};
 use crate::stats::Local;
 use crate::Limits;
 use axum::extract::ws::{self, CloseFrame, WebSocket};
-use futures_util::{FutureExt, Sink, Stream};
+use futures_util::{Sink, Stream};
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -23,8 +24,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
-use tokio::task::unconstrained;
-use tokio::time::{sleep, Instant, Sleep};
+use tokio::time::{sleep, Sleep};
 
 /// Most messages read or handed to the socket in one poll before yielding.
 const BUDGET: usize = 128;
@@ -74,16 +74,8 @@ pub(crate) struct Io {
     /// once our close frame is written the connection ends.
     failed: bool,
     state: State,
-    ping_interval: Option<Duration>,
-    ping_timeout: Option<Duration>,
+    keepalive: Keepalive,
     close_timeout: Duration,
-    next_ping: Option<Pin<Box<Sleep>>>,
-    /// Whether `next_ping` has been polled since it was set: a polled timer
-    /// wakes the task when it fires, so until then it is only checked.
-    ping_armed: bool,
-    pong_deadline: Option<Pin<Box<Sleep>>>,
-    ping: Option<(u32, Instant)>,
-    pings_sent: u32,
     close_deadline: Option<Pin<Box<Sleep>>>,
     /// The close code of the connection, for the log: the peer's, or ours.
     pub(crate) close_code: Option<u16>,
@@ -106,14 +98,8 @@ impl Io {
             pending_fail: None,
             failed: false,
             state: State::Open,
-            ping_interval: limits.ping_interval,
-            ping_timeout: limits.ping_timeout,
+            keepalive: Keepalive::new(limits),
             close_timeout: limits.effective_close_timeout(),
-            next_ping: limits.ping_interval.map(|every| Box::pin(sleep(every))),
-            ping_armed: false,
-            pong_deadline: None,
-            ping: None,
-            pings_sent: 0,
             close_deadline: None,
             close_code: None,
             counts: Local::default(),
@@ -209,8 +195,7 @@ impl Io {
         self.ws = None; // closes the TCP connection
         self.pending.clear();
         self.close_deadline = None;
-        self.next_ping = None;
-        self.pong_deadline = None;
+        self.keepalive.stop();
         self.mark_closing();
         self.shared.outbox.close();
     }
@@ -381,13 +366,8 @@ impl Io {
                 return;
             }
             ws::Message::Pong(payload) => {
-                if let Some((id, sent)) = self.ping {
-                    if payload[..] == id.to_be_bytes() {
-                        let rtt = sent.elapsed().as_micros().max(1) as u64;
-                        self.shared.latency_us.store(rtt, Ordering::Relaxed);
-                        self.ping = None;
-                        self.pong_deadline = None;
-                    }
+                if let Some(rtt) = self.keepalive.pong(&payload) {
+                    self.shared.latency_us.store(rtt, Ordering::Relaxed);
                 }
                 return;
             }
@@ -423,42 +403,10 @@ impl Io {
         // While max_queue pauses reading, a pong may sit unread: the
         // deadline waits until reading resumes (poll_read runs first).
         let paused = self.inbox.len() >= self.max_queue;
-        if let Some(deadline) = self.pong_deadline.as_mut() {
-            if !paused && deadline.as_mut().poll(cx).is_ready() {
-                return self.start_close(1011, "keepalive ping timeout");
-            }
-        }
-        if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.ping_interval) {
-            // An armed timer wakes the task when it fires, so it is only
-            // checked (a load) until then, not polled on every wake-up. Its
-            // polls ignore tokio's task budget: a poll the budget refused
-            // would arm nothing, and no ping would ever go out.
-            if !self.ping_armed || next.is_elapsed() {
-                if unconstrained(next.as_mut()).poll_unpin(cx).is_ready() {
-                    next.as_mut().reset(Instant::now() + every);
-                    let _ = unconstrained(next.as_mut()).poll_unpin(cx);
-                    self.send_ping(cx);
-                }
-                self.ping_armed = true;
-            }
-        }
-    }
-
-    fn send_ping(&mut self, cx: &mut Context<'_>) {
-        self.pings_sent = self.pings_sent.wrapping_add(1);
-        let id = self.pings_sent;
-        self.ping_due = Some(id);
-        match self.ping {
-            None => {
-                self.ping = Some((id, Instant::now()));
-                if let Some(timeout) = self.ping_timeout {
-                    let mut deadline = Box::pin(sleep(timeout));
-                    let _ = deadline.as_mut().poll(cx);
-                    self.pong_deadline = Some(deadline);
-                }
-            }
-            // Still waiting for an earlier pong: keep its deadline, expect this id.
-            Some((_, sent)) => self.ping = Some((id, sent)),
+        match self.keepalive.poll(cx, paused) {
+            Tick::Idle => {}
+            Tick::Ping(id) => self.ping_due = Some(id),
+            Tick::TimedOut => self.start_close(1011, "keepalive ping timeout"),
         }
     }
 }
