@@ -183,5 +183,5 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
     let (code, by) = conn.io.close.outcome();
     conn.runtime.counters.ended(code, &mut conn.io.counts);
     let by = by.map_or("-", By::as_str);
-    tracing::info!(code, by, duration = ?conn.started.elapsed(), "disconnected");
+    tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }
