@@ -2,6 +2,7 @@
 //! connections: this node's id, its counters, its [`Hub`], and the count of
 //! open connections that graceful shutdown waits for.
 
+use crate::connection::close::By;
 use crate::connection::socket::Socket;
 use crate::rooms::hub::Hub;
 use crate::stats::Counters;
@@ -79,7 +80,7 @@ impl Runtime {
     pub(crate) fn begin_drain(&self) {
         self.draining.store(true, Ordering::SeqCst);
         for socket in self.hub.all_sockets() {
-            socket.close_now(1001, "server shutting down");
+            socket.begin_close(1001, "server shutting down", By::Shutdown);
         }
     }
 

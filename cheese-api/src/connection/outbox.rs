@@ -1,7 +1,9 @@
 //! The outgoing queue of one connection: any task pushes, the connection's
-//! driver takes a whole burst in one lock. A close asked for travels here
-//! too, so nothing is queued behind it.
+//! driver takes a whole burst in one lock. A close the server starts
+//! travels here too, and the connection's [`Status`] moves from open under
+//! the same lock, so nothing is queued behind it.
 
+use crate::connection::close::{By, Request, Status};
 use crate::connection::socket::SendError;
 use crate::message::Message;
 use futures_util::task::AtomicWaker;
@@ -24,13 +26,11 @@ pub(crate) struct Outbox {
 #[derive(Default)]
 struct Queue {
     messages: VecDeque<Message>,
-    /// A close asked for (`close()`, shutdown, a slow receiver), not yet
-    /// taken by the driver. Not a queued command: the driver acts on it at
-    /// once, even while the socket takes no writes, so its `close_timeout`
-    /// runs for a peer that does not read.
-    close: Option<(u16, String)>,
-    /// Nothing more is queued: a close was asked for, or the driver is gone.
-    refusing: bool,
+    /// The close the server started, not yet taken by the driver. Not a
+    /// queued command: the driver acts on it at once, even while the socket
+    /// takes no writes, so its `close_timeout` runs for a peer that does not
+    /// read.
+    close: Option<Request>,
 }
 
 impl Outbox {
@@ -38,15 +38,20 @@ impl Outbox {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Queues a message for the driver; fails once a close was asked for or
-    /// the driver is gone (checked under the lock, so nothing is queued
-    /// behind a close). `wake: false` when the caller runs on the driver's
-    /// own task (a hook), which looks at the queue right after: waking it
-    /// would cost a spurious re-poll per message.
-    pub(crate) fn push(&self, message: Message, wake: bool) -> Result<(), SendError> {
+    /// Queues a message for the driver; fails once `status` is no longer
+    /// open (checked under the lock, so nothing is queued behind a close).
+    /// `wake: false` when the caller runs on the driver's own task (a hook),
+    /// which looks at the queue right after: waking it would cost a
+    /// spurious re-poll per message.
+    pub(crate) fn push(
+        &self,
+        status: &Status,
+        message: Message,
+        wake: bool,
+    ) -> Result<(), SendError> {
         {
             let mut queue = self.lock();
-            if queue.refusing {
+            if !status.is_open() {
                 return Err(SendError::Closed);
             }
             queue.messages.push_back(message);
@@ -58,21 +63,30 @@ impl Outbox {
         Ok(())
     }
 
-    /// Asks the driver to close with `code` and `reason` after what is
-    /// queued; later pushes fail.
-    pub(crate) fn request_close(&self, code: u16, reason: &str, wake: bool) {
+    /// Starts the connection's close if `status` is still open: moves it
+    /// to closing and leaves the request for the driver, after what is
+    /// queued; later pushes fail. Returns whether this close is the one.
+    pub(crate) fn request_close(
+        &self,
+        status: &Status,
+        code: u16,
+        reason: &str,
+        by: By,
+        wake: bool,
+    ) -> bool {
         {
             let mut queue = self.lock();
-            if queue.refusing {
-                return;
+            if !status.begin() {
+                return false;
             }
-            queue.refusing = true;
-            queue.close = Some((code, reason.to_owned()));
+            let reason = reason.to_owned();
+            queue.close = Some(Request { code, reason, by });
             self.any.store(true, Ordering::Release);
         }
         if wake {
             self.waker.wake();
         }
+        true
     }
 
     /// Registers the driver's task waker, woken by pushes and reads.
@@ -86,9 +100,9 @@ impl Outbox {
     }
 
     /// Moves every queued message into `into` (one lock for a whole burst)
-    /// and returns the close asked for, if any. The driver registers its
+    /// and returns the close requested, if any. The driver registers its
     /// waker before it looks, so a push after this finds the waker.
-    pub(crate) fn take(&self, into: &mut VecDeque<Message>) -> Option<(u16, String)> {
+    pub(crate) fn take(&self, into: &mut VecDeque<Message>) -> Option<Request> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
@@ -102,13 +116,36 @@ impl Outbox {
         queue.close.take()
     }
 
-    /// Refuses further pushes and drops what is queued.
-    pub(crate) fn close(&self) {
-        let dropped = {
-            let mut queue = self.lock();
-            queue.refusing = true;
-            std::mem::take(&mut queue.messages)
-        };
+    /// Drops what is queued (the driver has ended, and the status is no
+    /// longer open: later pushes fail).
+    pub(crate) fn clear(&self) {
+        let dropped = std::mem::take(&mut self.lock().messages);
         drop(dropped);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_is_queued_behind_a_close_and_the_first_close_wins() {
+        let (outbox, status) = (Outbox::default(), Status::new());
+        outbox
+            .push(&status, Message::from("before"), false)
+            .unwrap();
+        assert!(outbox.request_close(&status, 4000, "first", By::App, false));
+        assert!(!status.is_open());
+        assert!(!outbox.request_close(&status, 1001, "second", By::Shutdown, false));
+        assert!(matches!(
+            outbox.push(&status, Message::from("after"), false),
+            Err(SendError::Closed)
+        ));
+        let mut taken = VecDeque::new();
+        let request = outbox.take(&mut taken).unwrap();
+        assert_eq!((request.code, request.reason.as_str()), (4000, "first"));
+        assert_eq!(request.by, By::App);
+        assert_eq!(taken.len(), 1, "the message queued before the close");
+        assert!(outbox.take(&mut taken).is_none(), "taken once");
     }
 }

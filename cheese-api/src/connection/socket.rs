@@ -7,7 +7,7 @@
 //! outgoing queue and its driver writes them, batching whatever is queued
 //! into one flush.
 
-use crate::connection::close::validate_close;
+use crate::connection::close::{validate_close, By, Status};
 use crate::connection::outbox::Outbox;
 use crate::message::{IntoMessage, Message};
 use crate::rooms::hub::{Hub, Offer};
@@ -65,12 +65,14 @@ pub(crate) enum TryQueue {
 
 pub(crate) struct Shared {
     pub(crate) id: u64,
+    /// Open, closing or gone: the one flag of the connection's close that
+    /// other tasks read (see [`close`](crate::connection::close)).
+    pub(crate) status: Status,
     pub(crate) outbox: Outbox,
     /// Bytes handed to `send` and not yet given to the engine.
     pub(crate) queued: AtomicUsize,
-    /// Woken when `queued` falls or the connection closes.
+    /// Woken when `queued` falls or the connection stops taking sends.
     pub(crate) drained: Notify,
-    pub(crate) closing: AtomicBool,
     pub(crate) write_limit: usize,
     /// Whether the socket may have something to read: set by the read
     /// waker (and at the start), cleared by a read that would wait.
@@ -79,9 +81,36 @@ pub(crate) struct Shared {
     pub(crate) latency_us: AtomicU64,
     /// The app this connection belongs to: its hub, counters and node id.
     pub(crate) runtime: Arc<Runtime>,
-    /// The rooms this connection joined, and whether it has left the hub
-    /// (then joining does nothing, so no dead socket stays in a room).
-    rooms: Mutex<(Vec<String>, bool)>,
+    /// The rooms this connection joined. Under this lock `join` checks
+    /// and `leave_all` moves the status to gone, so no dead socket stays in
+    /// a room.
+    rooms: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// The one way a close the server decides on starts: `close()`, a
+    /// hook's error, a slow receiver's 1013, shutdown's 1001, a keepalive
+    /// timeout, a protocol error. The first one wins (returns true): its
+    /// request waits in the outbox for the driver, behind the messages
+    /// queued before it, and senders waiting for room find the connection
+    /// closed. `wake: false` on the driver's own task.
+    pub(crate) fn begin_close(&self, code: u16, reason: &str, by: By, wake: bool) -> bool {
+        let began = self
+            .outbox
+            .request_close(&self.status, code, reason, by, wake);
+        if began {
+            self.drained.notify_waiters();
+        }
+        began
+    }
+
+    /// The connection takes no more sends with no close frame of ours to
+    /// send: the peer closed first, or the connection ended.
+    pub(crate) fn stop_sending(&self) {
+        if self.status.begin() {
+            self.drained.notify_waiters();
+        }
+    }
 }
 
 /// A handle to one connection: `Clone + Send + Sync + 'static`.
@@ -124,15 +153,15 @@ impl Socket {
         let shared = Shared {
             // Unique across nodes: the node id above a local counter.
             id: (runtime.node << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            status: Status::new(),
             outbox: Outbox::default(),
             queued: AtomicUsize::new(0),
             drained: Notify::new(),
-            closing: AtomicBool::new(false),
             write_limit,
             readable: AtomicBool::new(true),
             latency_us: AtomicU64::new(0),
             runtime,
-            rooms: Mutex::new((Vec::new(), false)),
+            rooms: Mutex::new(Vec::new()),
         };
         Socket {
             shared: Arc::new(shared),
@@ -154,7 +183,7 @@ impl Socket {
         }
         let len = message.len();
         shared.queued.fetch_add(len, Ordering::AcqRel);
-        match shared.outbox.push(message, wake) {
+        match shared.outbox.push(&shared.status, message, wake) {
             Ok(()) => TryQueue::Queued,
             Err(error) => {
                 shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -183,7 +212,7 @@ impl Socket {
 
     /// Whether a close has started (by either side) or the connection ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.closing.load(Ordering::Acquire)
+        !self.shared.status.is_open()
     }
 
     /// The round trip of the last answered keepalive ping, if any.
@@ -229,12 +258,10 @@ impl Socket {
     /// and 3000–4999; the reason is at most 123 bytes.
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
         validate_close(code, reason)?;
-        if self.shared.closing.swap(true, Ordering::AcqRel) {
+        let wake = !self.on_own_task();
+        if !self.shared.begin_close(code, reason, By::App, wake) {
             return Err(SendError::Closed);
         }
-        self.shared.drained.notify_waiters();
-        let wake = !self.on_own_task();
-        self.shared.outbox.request_close(code, reason, wake);
         Ok(())
     }
 }
@@ -243,9 +270,8 @@ impl Socket {
     /// Joins `room` (on this node; sends to the room reach every node).
     /// Does nothing once the connection has ended.
     pub fn join(&self, room: &str) {
-        let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        let (joined, left) = &mut *rooms;
-        if !*left && !joined.iter().any(|r| r == room) {
+        let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.shared.status.is_gone() && !joined.iter().any(|r| r == room) {
             joined.push(room.to_owned());
             self.shared.runtime.hub.join(self, room);
         }
@@ -254,8 +280,8 @@ impl Socket {
     /// Leaves `room`; rooms are left automatically on disconnect.
     pub fn leave(&self, room: &str) {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = rooms.0.iter().position(|r| r == room) {
-            rooms.0.swap_remove(at);
+        if let Some(at) = rooms.iter().position(|r| r == room) {
+            rooms.swap_remove(at);
             self.shared.runtime.hub.leave(self, room);
         }
     }
@@ -266,15 +292,18 @@ impl Socket {
             .rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .0
             .clone()
     }
 
     /// Marks the connection as gone from the hub and returns its rooms.
     pub(crate) fn leave_all(&self) -> Vec<String> {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        rooms.1 = true;
-        std::mem::take(&mut rooms.0)
+        // Still open only if the connection's task was dropped or panicked
+        // before its driver ended: senders waiting for room stop waiting.
+        if self.shared.status.leave() {
+            self.shared.drained.notify_waiters();
+        }
+        std::mem::take(&mut *rooms)
     }
 
     /// The app's [`Hub`], to send to rooms, routes and other sockets.
@@ -289,18 +318,16 @@ impl Socket {
             TryQueue::Queued => Offer::Queued,
             TryQueue::Failed(_) => Offer::Closed,
             TryQueue::Full(_) => {
-                self.close_now(1013, "too slow: outgoing queue full");
+                self.begin_close(1013, "too slow: outgoing queue full", By::SlowReceiver);
                 Offer::TooSlow
             }
         }
     }
 
-    /// Queues a close the server decided on (shutdown); no-op once closing.
-    pub(crate) fn close_now(&self, code: u16, reason: &str) {
-        if !self.shared.closing.swap(true, Ordering::AcqRel) {
-            self.shared.drained.notify_waiters();
-            self.shared.outbox.request_close(code, reason, true);
-        }
+    /// Starts a close the server decided on (a slow receiver, shutdown)
+    /// from any task; no-op once closing.
+    pub(crate) fn begin_close(&self, code: u16, reason: &str, by: By) {
+        let _ = self.shared.begin_close(code, reason, by, true);
     }
 }
 

@@ -2,10 +2,10 @@
 //! socket's I/O side by side, with no task hop, lock or copy per message.
 //!
 //! While a hook runs, [`drive`] polls the hook and then the I/O
-//! ([`Io`](crate::connection::driver::Io)) in the same task, so a slow hook still has its
+//! ([`Io`]) in the same task, so a slow hook still has its
 //! pongs read and its sends written.
 
-use crate::connection::close::truncate_reason;
+use crate::connection::close::{truncate_reason, By};
 use crate::connection::driver::{Event, Io};
 use crate::connection::socket::{Socket, CURRENT};
 use crate::handler::{HookError, Hooks};
@@ -68,7 +68,7 @@ fn settle(
         }
     };
     truncate_reason(&mut reason);
-    io.start_close(code, &reason);
+    io.begin_close(code, &reason, By::Hook);
     false
 }
 
@@ -180,7 +180,8 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
-    let code = conn.io.close_code.unwrap_or(1006);
+    let (code, by) = conn.io.close.outcome();
     conn.runtime.counters.ended(code, &mut conn.io.counts);
-    tracing::info!(code, duration = ?conn.started.elapsed(), "disconnected");
+    let by = by.map_or("-", By::as_str);
+    tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }
