@@ -11,11 +11,12 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::WebSocketStream;
 
-/// One WebSocket connection to a [`TestServer`](super::TestServer), speaking as a browser
-/// would; every wait is bounded by its [timeout](Self::with_timeout).
+/// One WebSocket connection to a [`TestServer`](super::TestServer), speaking
+/// as a browser would; every wait is bounded by its
+/// [timeout](Self::with_timeout).
 ///
 /// Pings are answered and pings and pongs are skipped: the methods see only
-/// data messages and the close. Dropping a client ends its TCP connection
+/// data messages and the close ([`pings`](Self::pings) counts the pings). Dropping a client ends its TCP connection
 /// without a closing handshake (the app sees 1006, like a killed tab); end
 /// with [`close`](Self::close) or [`expect_close`](Self::expect_close) to
 /// close properly.
@@ -45,6 +46,8 @@ pub struct TestClient {
     /// The close handshake is over or the connection ended: nothing more
     /// can arrive.
     pub(super) closed: bool,
+    /// The pings read so far (each answered by tungstenite).
+    pub(super) pings: usize,
 }
 
 impl fmt::Debug for TestClient {

@@ -3,6 +3,7 @@
 
 use super::receive::Event;
 use super::TestClient;
+use crate::Message;
 use futures_util::StreamExt;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -40,13 +41,7 @@ impl TestClient {
     pub async fn expect_close(mut self, code: u16) -> String {
         match self.next_event(self.timeout).await {
             Event::Close(Some((got, reason))) => {
-                assert!(
-                    got == code,
-                    "expect_close on {}: expected close {code}, got close {got} {reason:?}",
-                    self.path
-                );
-                self.finish_close("expect_close").await;
-                reason
+                self.closed_with("expect_close", code, got, reason).await
             }
             Event::TimedOut => panic!(
                 "expect_close on {}: expected close {code}, got nothing within {:?}",
@@ -57,6 +52,80 @@ impl TestClient {
                 self.path
             ),
         }
+    }
+
+    /// Receives every message until the app closes the connection with
+    /// `code`; returns the messages and the close reason. Completes the
+    /// close as [`expect_close`](Self::expect_close) does: for an app that
+    /// sends a batch and then closes, or closes a receiver that fell behind
+    /// after the messages that fit.
+    ///
+    /// # Panics
+    /// When the code differs, the close frame has no code, no message or
+    /// close arrives within the timeout (each wait), the connection ends
+    /// without a close, or the app does not end the TCP connection after it.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// #[derive(Default)]
+    /// struct Countdown;
+    /// #[websocket("/countdown")]
+    /// impl Countdown {
+    ///     async fn connection(&mut self) {
+    ///         for n in (1..=3).rev() {
+    ///             let _ = self.send(n.to_string()).await;
+    ///         }
+    ///         let _ = self.close(4000, "liftoff").await;
+    ///     }
+    /// }
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let server = TestServer::start(App::empty().websocket::<Countdown>()).await;
+    /// let client = server.connect("/countdown").await;
+    /// let (messages, reason) = client.recv_until_close(4000).await;
+    /// assert_eq!(messages, ["3", "2", "1"]);
+    /// assert_eq!(reason, "liftoff");
+    /// # }
+    /// ```
+    pub async fn recv_until_close(mut self, code: u16) -> (Vec<Message>, String) {
+        let mut messages = Vec::new();
+        loop {
+            match self.next_event(self.timeout).await {
+                Event::Data(message) => messages.push(message),
+                Event::Close(Some((got, reason))) => {
+                    let reason = self
+                        .closed_with("recv_until_close", code, got, reason)
+                        .await;
+                    return (messages, reason);
+                }
+                Event::TimedOut => panic!(
+                    "recv_until_close on {}: expected close {code}, got nothing within {:?} \
+                     after {} messages",
+                    self.path,
+                    self.timeout,
+                    messages.len()
+                ),
+                other => panic!(
+                    "recv_until_close on {}: expected close {code}, got {other} after {} messages",
+                    self.path,
+                    messages.len()
+                ),
+            }
+        }
+    }
+
+    /// The app's close frame with code `got` arrived (and tungstenite
+    /// answered it): checks it is `expected`, waits for the TCP end,
+    /// returns the reason.
+    async fn closed_with(&mut self, what: &str, expected: u16, got: u16, reason: String) -> String {
+        assert!(
+            got == expected,
+            "{what} on {}: expected close {expected}, got close {got} {reason:?}",
+            self.path
+        );
+        self.finish_close(what).await;
+        reason
     }
 
     /// Closes the connection with `code` and `reason` and waits for the
@@ -80,12 +149,43 @@ impl TestClient {
     /// client.close(1000, "bye").await;
     /// # }
     /// ```
-    pub async fn close(mut self, code: u16, reason: &str) {
+    pub async fn close(self, code: u16, reason: &str) {
         let frame = CloseFrame {
             code: CloseCode::from(code),
             reason: reason.into(),
         };
-        match tokio::time::timeout(self.timeout, self.ws.close(Some(frame))).await {
+        self.close_with(Some(frame)).await;
+    }
+
+    /// Closes the connection with a close frame that has no code, as a
+    /// browser's `socket.close()` without arguments does (the app counts
+    /// it as 1005), and waits as [`close`](Self::close) does.
+    ///
+    /// # Panics
+    /// As [`close`](Self::close).
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// # #[derive(Default)] struct Echo;
+    /// # #[websocket("/echo")] impl Echo {}
+    /// # #[tokio::main] async fn main() {
+    /// let app = App::empty().websocket::<Echo>();
+    /// let hub = app.hub();
+    /// let server = TestServer::start(app).await;
+    /// server.connect("/echo").await.close_without_code().await;
+    /// server.shutdown().await; // waits for the app's side of the close
+    /// assert_eq!(hub.stats().closes_by_code.get(&1005), Some(&1));
+    /// # }
+    /// ```
+    pub async fn close_without_code(self) {
+        self.close_with(None).await;
+    }
+
+    /// Sends `frame` and waits for the app's answer (skipping the messages
+    /// still in flight) and the end of the TCP connection.
+    async fn close_with(mut self, frame: Option<CloseFrame>) {
+        match tokio::time::timeout(self.timeout, self.ws.close(frame)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => panic!("close on {}: sending the close failed: {e}", self.path),
             Err(_) => panic!(

@@ -8,11 +8,21 @@
 //! cheese-api = { version = "0.1", features = ["testing"] }
 //! ```
 //!
-//! [`TestServer::start`] serves an [`App`](crate::App) on `127.0.0.1` with a free port;
-//! [`TestServer::connect`] opens a [`TestClient`], and
-//! [`TestServer::request`] builds a handshake with a query, headers and
-//! subprotocols, which the app accepts (a [`TestClient`]) or refuses (a
-//! [`Refused`]: the status, headers and body a browser would get).
+//! [`TestServer::start`] serves an [`App`](crate::App) on `127.0.0.1` with a
+//! free port ([`start_on`](TestServer::start_on): on a listener of your own;
+//! [`start_router`](TestServer::start_router): an axum router that holds
+//! [`App::router`](crate::App::router)). [`TestServer::connect`] opens a
+//! [`TestClient`], and [`TestServer::request`] builds a handshake with a
+//! query, headers and subprotocols, which the app accepts (a [`TestClient`])
+//! or refuses (a [`Refused`]: the status, headers and body a browser would
+//! get). [`TestServer::get`] and [`post`](TestServer::post) ask the app's
+//! plain HTTP routes (a [`TestResponse`]).
+//!
+//! What is where: `server.rs` ([`TestServer`]), `request.rs`
+//! ([`TestRequest`]), `client.rs` ([`TestClient`] and sending), `receive.rs`
+//! and `close.rs` (receiving and closing on a [`TestClient`]), `http.rs`
+//! (the handshake and plain requests over TCP, [`TestResponse`]),
+//! `refused.rs` ([`Refused`]).
 //!
 //! Every wait is bounded: [`TestClient::recv`] and the other `expect_*`
 //! methods panic with a message that says what was expected, on which path,
@@ -78,6 +88,7 @@ mod request;
 mod server;
 
 pub use client::TestClient;
+pub use http::TestResponse;
 pub use refused::Refused;
 pub use request::TestRequest;
 pub use server::TestServer;

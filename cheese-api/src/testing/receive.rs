@@ -159,6 +159,67 @@ impl TestClient {
         }
     }
 
+    /// The next data message if one arrives within `wait`, `None` if none
+    /// does: for a message that may or may not come (a broadcast across
+    /// nodes, a retry), where [`recv`](Self::recv) would panic.
+    ///
+    /// # Panics
+    /// When the app closes or the connection ends within `wait`.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// # use std::time::Duration;
+    /// # #[derive(Default)] struct Echo;
+    /// # #[websocket("/echo")] impl Echo {
+    /// #     async fn message(&mut self, message: Message) { let _ = self.send(message).await; }
+    /// # }
+    /// # #[tokio::main] async fn main() {
+    /// let server = TestServer::start(App::empty().websocket::<Echo>()).await;
+    /// let mut client = server.connect("/echo").await;
+    /// assert_eq!(client.recv_within(Duration::from_millis(100)).await, None);
+    /// client.send("mimolette").await;
+    /// let echo = client.recv_within(Duration::from_secs(5)).await;
+    /// assert_eq!(echo, Some(Message::text("mimolette")));
+    /// # }
+    /// ```
+    pub async fn recv_within(&mut self, wait: Duration) -> Option<Message> {
+        match self.next_event(wait).await {
+            Event::Data(message) => Some(message),
+            Event::TimedOut => None,
+            other => panic!(
+                "recv_within on {}: expected a message or nothing, got {other}",
+                self.path
+            ),
+        }
+    }
+
+    /// How many pings from the app this client has read so far. Each was
+    /// answered with a pong, as a browser does, and skipped by the
+    /// receiving methods: to test keepalive, read (or
+    /// [`expect_nothing`](Self::expect_nothing)) for a while, then count.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// # use std::time::Duration;
+    /// #[derive(Default)]
+    /// struct Lively;
+    /// #[websocket("/lively", ping_interval = 0.1)]
+    /// impl Lively {}
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let server = TestServer::start(App::empty().websocket::<Lively>()).await;
+    /// let mut client = server.connect("/lively").await;
+    /// client.expect_nothing(Duration::from_millis(350)).await; // pings are not messages
+    /// assert!(client.pings() >= 2, "{} pings", client.pings());
+    /// # }
+    /// ```
+    pub fn pings(&self) -> usize {
+        self.pings
+    }
+
+    /// What came next within `wait`, pings counted and skipped.
     pub(super) async fn next_event(&mut self, wait: Duration) -> Event {
         if self.closed {
             return Event::Ended("the connection is already closed".into());
@@ -172,7 +233,11 @@ impl TestClient {
             return match next {
                 Some(Ok(WsMessage::Text(text))) => Event::Data(Message::text(text.as_str())),
                 Some(Ok(WsMessage::Binary(bytes))) => Event::Data(Message::binary(bytes)),
-                Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
+                Some(Ok(WsMessage::Ping(_))) => {
+                    self.pings += 1;
+                    continue;
+                }
+                Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => continue,
                 Some(Ok(WsMessage::Close(frame))) => {
                     Event::Close(frame.map(|f| (u16::from(f.code), f.reason.as_str().to_owned())))
                 }

@@ -6,6 +6,7 @@ use super::{Refused, TestClient};
 use axum::http::{HeaderName, HeaderValue};
 use std::net::SocketAddr;
 use std::time::Duration;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::client::Request as ClientRequest;
 
@@ -199,8 +200,44 @@ impl TestRequest {
     pub async fn connect(self) -> Result<TestClient, Refused> {
         let path = self.path_and_query();
         let (addr, timeout) = (self.addr, self.timeout);
+        let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => panic!("connect {path}: cannot reach {addr}: {e}"),
+            Err(_) => panic!("connect {path}: cannot reach {addr} within {timeout:?}"),
+        };
+        self.connect_on(stream).await
+    }
+
+    /// Sends the handshake over `stream`, a TCP connection to the server
+    /// that the test opened itself: to set socket options first, such as
+    /// small buffers that make a client which does not read push back on
+    /// the app at once. Otherwise as [`connect`](Self::connect).
+    ///
+    /// # Panics
+    /// As [`connect`](Self::connect).
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// # #[derive(Default)] struct Echo;
+    /// # #[websocket("/echo")] impl Echo {
+    /// #     async fn message(&mut self, message: Message) { let _ = self.send(message).await; }
+    /// # }
+    /// # #[tokio::main] async fn main() {
+    /// let server = TestServer::start(App::empty().websocket::<Echo>()).await;
+    /// let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    /// socket.set_recv_buffer_size(4096).unwrap(); // the kernel holds little for us
+    /// let stream = socket.connect(server.addr()).await.unwrap();
+    /// let mut client = server.request("/echo").connect_on(stream).await.unwrap();
+    /// client.send("petit").await;
+    /// assert_eq!(client.recv_text().await, "petit");
+    /// # }
+    /// ```
+    pub async fn connect_on(self, stream: TcpStream) -> Result<TestClient, Refused> {
+        let path = self.path_and_query();
+        let timeout = self.timeout;
         let request = self.into_client_request(&path);
-        match tokio::time::timeout(timeout, handshake(addr, request, &path)).await {
+        match tokio::time::timeout(timeout, handshake(stream, request, &path)).await {
             Ok(Ok((ws, subprotocol, headers))) => Ok(TestClient {
                 ws,
                 path,
@@ -208,6 +245,7 @@ impl TestRequest {
                 subprotocol,
                 headers,
                 closed: false,
+                pings: 0,
             }),
             Ok(Err(refused)) => Err(refused),
             Err(_) => panic!("connect {path}: no answer to the handshake within {timeout:?}"),
@@ -250,11 +288,7 @@ impl TestRequest {
     }
 
     fn path_and_query(&self) -> String {
-        let mut path = String::new();
-        if !self.path.starts_with('/') {
-            path.push('/');
-        }
-        encode_path(&self.path, &mut path);
+        let mut path = encode_target(&self.path);
         for (i, (key, value)) in self.query.iter().enumerate() {
             path.push(if i == 0 && !path.contains('?') {
                 '?'
@@ -292,6 +326,17 @@ impl TestRequest {
         }
         request
     }
+}
+
+/// `path` (which may carry a query) as a request target: with a leading
+/// `/`, percent-encoded as a browser would ([`encode_path`]).
+pub(super) fn encode_target(path: &str) -> String {
+    let mut target = String::new();
+    if !path.starts_with('/') {
+        target.push('/');
+    }
+    encode_path(path, &mut target);
+    target
 }
 
 /// Percent-encodes what a browser encodes in a URL's path and query

@@ -1,9 +1,14 @@
 //! [`TestServer`]: the app under test, served on a loopback port.
 
+use super::http::{self, TestResponse};
+use super::request::encode_target;
 use super::{Refused, TestClient, TestRequest};
 use crate::{App, ShutdownHandle};
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 /// An app served on `127.0.0.1` with a free port, for the length of a test.
@@ -57,14 +62,88 @@ impl TestServer {
     /// # }
     /// ```
     pub async fn start(app: App) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap_or_else(|e| panic!("TestServer: cannot bind 127.0.0.1:0: {e}"));
+        TestServer::start_on(app, bind_loopback().await)
+    }
+
+    /// Serves `app` on `listener`, which the test bound itself: to set
+    /// socket options first (the connections it accepts inherit small
+    /// buffers, say) or to choose the port. Otherwise as
+    /// [`start`](Self::start).
+    ///
+    /// # Panics
+    /// When the listener has no local address, or outside a Tokio runtime.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// use cheese_api::testing::TestServer;
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    /// socket.set_send_buffer_size(8192).unwrap(); // the app's writes wait sooner
+    /// socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    /// let server = TestServer::start_on(App::empty(), socket.listen(128).unwrap());
+    /// assert_eq!(server.get("/nowhere").await.status, 404);
+    /// # }
+    /// ```
+    pub fn start_on(app: App, listener: TcpListener) -> TestServer {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|e| panic!("TestServer: no local address: {e}"));
         let stop = app.shutdown_handle();
         let serving = tokio::spawn(app.serve(listener));
+        TestServer {
+            addr,
+            stop,
+            serving: Some(serving),
+        }
+    }
+
+    /// Serves a plain axum [`Router`](axum::Router) with `axum::serve` on
+    /// `127.0.0.1` with a free port: for an app that puts
+    /// [`App::router`] inside its own axum app.
+    ///
+    /// [`shutdown`](Self::shutdown) is then axum's graceful shutdown: it
+    /// stops accepting and waits for the HTTP requests in flight, but
+    /// closes no WebSocket connection (sending 1001 to each is
+    /// [`App::serve`]'s, which [`start`](Self::start) uses).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound, or outside a Tokio runtime.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// use axum::routing::get;
+    /// use cheese_api::testing::TestServer;
+    /// # #[derive(Default)] struct Echo;
+    /// # #[websocket("/echo")] impl Echo {
+    /// #     async fn message(&mut self, message: Message) { let _ = self.send(message).await; }
+    /// # }
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let router = axum::Router::new()
+    ///     .route("/health", get(|| async { "ok" }))
+    ///     .merge(App::empty().websocket::<Echo>().router());
+    /// let server = TestServer::start_router(router).await;
+    /// assert_eq!(server.get("/health").await.body, "ok");
+    /// let mut client = server.connect("/echo").await;
+    /// client.send("mozzarella").await;
+    /// assert_eq!(client.recv_text().await, "mozzarella");
+    /// # }
+    /// ```
+    pub async fn start_router(router: axum::Router) -> TestServer {
+        let listener = bind_loopback().await;
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("TestServer: no local address: {e}"));
+        let stop = ShutdownHandle {
+            stop: Arc::new(Notify::new()),
+        };
+        let stopped = stop.stop.clone();
+        let serving = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move { stopped.notified().await })
+                .await
+        });
         TestServer {
             addr,
             stop,
@@ -177,6 +256,61 @@ impl TestServer {
         self.request(path).connect_expect_refused().await
     }
 
+    /// Sends a plain HTTP `GET` for `path` (which may carry a query) to the
+    /// app's HTTP routes ([`App::merge`]) and reads the whole answer.
+    ///
+    /// # Panics
+    /// When the app cannot be reached, does not answer within
+    /// [`TestClient::DEFAULT_TIMEOUT`], or answers something that is not
+    /// HTTP.
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// # use cheese_api::testing::TestServer;
+    /// # #[derive(Default)] struct Echo;
+    /// # #[websocket("/echo")] impl Echo {}
+    /// # #[tokio::main] async fn main() {
+    /// let server = TestServer::start(App::empty().websocket::<Echo>()).await;
+    /// // A WebSocket route asked for without an upgrade.
+    /// assert_eq!(server.get("/echo").await.status, 426);
+    /// # }
+    /// ```
+    pub async fn get(&self, path: &str) -> TestResponse {
+        self.http("GET", path, None).await
+    }
+
+    /// Sends a plain HTTP `POST` of `body` to `path` and reads the whole
+    /// answer.
+    ///
+    /// # Panics
+    /// As [`get`](Self::get).
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// use axum::routing::post;
+    /// use cheese_api::testing::TestServer;
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let shout = axum::Router::new().route("/shout", post(|body: String| async move { body.to_uppercase() }));
+    /// let server = TestServer::start(App::empty().merge(shout)).await;
+    /// let response = server.post("/shout", "raclette").await;
+    /// assert_eq!((response.status, response.body.as_str()), (200, "RACLETTE"));
+    /// # }
+    /// ```
+    pub async fn post(&self, path: &str, body: impl AsRef<[u8]>) -> TestResponse {
+        self.http("POST", path, Some(body.as_ref())).await
+    }
+
+    async fn http(&self, method: &str, path: &str, body: Option<&[u8]>) -> TestResponse {
+        let target = encode_target(path);
+        let timeout = TestClient::DEFAULT_TIMEOUT;
+        let request = http::request(self.addr, method, &target, body);
+        match tokio::time::timeout(timeout, request).await {
+            Ok(response) => response,
+            Err(_) => panic!("{method} {target}: no answer within {timeout:?}"),
+        }
+    }
+
     /// Shuts the app down gracefully, as Ctrl-C would, and waits until
     /// [`App::serve`] returned: it stops accepting, closes every open
     /// connection with 1001, and waits for their closing handshakes and
@@ -222,4 +356,11 @@ impl Drop for TestServer {
             self.stop.shutdown();
         }
     }
+}
+
+/// A listener on `127.0.0.1` with a free port.
+async fn bind_loopback() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("TestServer: cannot bind 127.0.0.1:0: {e}"))
 }
