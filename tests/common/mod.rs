@@ -250,17 +250,25 @@ pub struct RawWs {
     buf: Vec<u8>,
 }
 
+/// A WebSocket upgrade request for `path`, written by hand: `extra` is more
+/// header lines, each ending in `\r\n`.
+pub fn upgrade_request(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
+    )
+}
+
 /// Opens a TCP connection, upgrades it to WebSocket by hand on `path` and
 /// panics unless the answer is `101`.
 pub async fn raw_connect(addr: SocketAddr, path: &str) -> RawWs {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(addr).await.unwrap();
     stream.set_nodelay(true).unwrap(); // frames go out as written
-    let req = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
-    stream.write_all(req.as_bytes()).await.unwrap();
+    stream
+        .write_all(upgrade_request(path, "").as_bytes())
+        .await
+        .unwrap();
     // Byte by byte, so no frame after the head is swallowed.
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
