@@ -162,7 +162,8 @@ impl Drop for RedisServer {
 
 // ------------------------------------------------------------- log counting
 
-/// Counts this thread's `tracing` events from the Redis backplane by level.
+/// Counts this thread's `tracing` events from the Redis backplane
+/// (`cheese_api::rooms::redis`) by level.
 /// The tests run on a current-thread runtime, so every task they start
 /// (apps, backplane tasks) logs on the test's own thread.
 #[derive(Default)]
@@ -184,7 +185,7 @@ impl tracing::Subscriber for Counter {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
-        if !meta.target().starts_with("cheese_api::redis") {
+        if !meta.target().starts_with("cheese_api::rooms::redis") {
             return;
         }
         match *meta.level() {
