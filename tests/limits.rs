@@ -7,6 +7,9 @@
 //! (fragments of a chosen size) is [`RawWs`], spoken by hand over TCP; every
 //! other client is `cheese_api::testing`'s, on a small socket where a limit
 //! is bounded "plus the socket buffers".
+//!
+//! Over 500 lines on purpose: one file per promise, and this promise is the
+//! eight limits, each with its misbehaving client and the bounds it checks.
 
 mod common;
 use common::*;
