@@ -2,11 +2,9 @@
 //! the pre-upgrade `handshake` hook, axum extractors and their rejections,
 //! and what `Request` reports.
 
-mod common;
-use common::*;
-
 use axum::http::HeaderMap;
 use cheese_api::prelude::*;
+use cheese_api::testing::TestServer;
 use serde::Deserialize;
 
 #[derive(Default)]
@@ -48,51 +46,73 @@ fn proto_app() -> App {
 
 #[tokio::test]
 async fn chosen_subprotocol_is_sent_back_and_reported() {
-    let addr = start(proto_app()).await;
-    let (mut ws, headers) = connect_full(
-        addr,
-        "/proto",
-        &[("sec-websocket-protocol", "x, chat.v2, chat.v1")],
-    )
-    .await
-    .unwrap();
-    assert_eq!(headers.get("sec-websocket-protocol").unwrap(), "chat.v2");
-    assert_eq!(recv_text(&mut ws).await, r#"Some("chat.v2")"#);
+    let server = TestServer::start(proto_app()).await;
+    let mut client = server
+        .request("/proto")
+        .subprotocols(["x", "chat.v2", "chat.v1"])
+        .connect()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.response_headers()["sec-websocket-protocol"],
+        "chat.v2"
+    );
+    assert_eq!(client.subprotocol(), Some("chat.v2"));
+    assert_eq!(client.recv_text().await, r#"Some("chat.v2")"#);
 }
 
 #[tokio::test]
 async fn hook_may_choose_none() {
-    let addr = start(proto_app()).await;
-    let (status, head) = raw_handshake(addr, "/proto", &[("sec-websocket-protocol", "x")]).await;
-    assert_eq!(status, 101);
-    assert!(!head.contains("sec-websocket-protocol"), "{head}");
-}
-
-#[tokio::test]
-async fn a_subprotocol_the_client_did_not_offer_refuses_with_400() {
-    let addr = start(proto_app()).await;
-    assert_eq!(
-        connect_with(addr, "/proto", &[("sec-websocket-protocol", "bogus")])
-            .await
-            .err(),
-        Some(400)
+    let server = TestServer::start(proto_app()).await;
+    // Upgraded (101) with no subprotocol, as a browser accepts.
+    let client = server
+        .request("/proto")
+        .subprotocols(["x"])
+        .connect()
+        .await
+        .unwrap();
+    let headers = client.response_headers();
+    assert!(
+        !headers.contains_key("sec-websocket-protocol"),
+        "{headers:?}"
     );
 }
 
 #[tokio::test]
+async fn a_subprotocol_the_client_did_not_offer_refuses_with_400() {
+    let server = TestServer::start(proto_app()).await;
+    let refused = server
+        .request("/proto")
+        .subprotocols(["bogus"])
+        .connect_expect_refused()
+        .await;
+    assert_eq!(refused.status, 400);
+}
+
+#[tokio::test]
 async fn without_offers_the_hook_does_not_run() {
-    let addr = start(proto_app()).await;
-    let (mut ws, headers) = connect_full(addr, "/proto", &[]).await.unwrap();
-    assert!(headers.get("sec-websocket-protocol").is_none());
-    assert_eq!(recv_text(&mut ws).await, "None");
+    let server = TestServer::start(proto_app()).await;
+    let mut client = server.connect("/proto").await;
+    assert!(!client
+        .response_headers()
+        .contains_key("sec-websocket-protocol"));
+    assert_eq!(client.recv_text().await, "None");
 }
 
 #[tokio::test]
 async fn a_route_without_the_hook_accepts_offers_with_no_subprotocol() {
-    let addr = start(proto_app()).await;
-    let (status, head) = raw_handshake(addr, "/plain", &[("sec-websocket-protocol", "a, b")]).await;
-    assert_eq!(status, 101);
-    assert!(!head.contains("sec-websocket-protocol"), "{head}");
+    let server = TestServer::start(proto_app()).await;
+    let client = server
+        .request("/plain")
+        .subprotocols(["a", "b"])
+        .connect()
+        .await
+        .unwrap();
+    let headers = client.response_headers();
+    assert!(
+        !headers.contains_key("sec-websocket-protocol"),
+        "{headers:?}"
+    );
 }
 
 #[derive(Deserialize, Clone)]
@@ -124,19 +144,15 @@ impl Secure {
 
 #[tokio::test]
 async fn handshake_hook_refuses_with_its_status() {
-    let addr = start(App::empty().websocket::<Secure>()).await;
-    assert_eq!(
-        connect_with(addr, "/secure?token=nope", &[]).await.err(),
-        Some(401)
-    );
-    assert_eq!(
-        connect_with(addr, "/secure?token=banned", &[]).await.err(),
-        Some(403)
-    );
+    let server = TestServer::start(App::empty().websocket::<Secure>()).await;
+    let refused = server.connect_expect_refused("/secure?token=nope").await;
+    assert_eq!(refused.status, 401);
+    let refused = server.connect_expect_refused("/secure?token=banned").await;
+    assert_eq!(refused.status, 403);
     // The extractor's own rejection: a missing query field is 400.
-    assert_eq!(connect_with(addr, "/secure", &[]).await.err(), Some(400));
-    let mut ws = connect(addr, "/secure?token=letmein").await;
-    assert_eq!(recv_text(&mut ws).await, "welcome alice");
+    assert_eq!(server.connect_expect_refused("/secure").await.status, 400);
+    let mut client = server.connect("/secure?token=letmein").await;
+    assert_eq!(client.recv_text().await, "welcome alice");
 }
 
 #[derive(Default)]
@@ -160,14 +176,17 @@ impl Extracting {
 
 #[tokio::test]
 async fn axum_extractors_are_extracted_once_from_the_upgrade_request() {
-    let addr = start(App::empty().websocket::<Extracting>()).await;
-    let mut ws = connect_with(addr, "/ex/lobby?token=t1", &[("x-client", "test")])
+    let server = TestServer::start(App::empty().websocket::<Extracting>()).await;
+    let mut client = server
+        .request("/ex/lobby?token=t1")
+        .header("x-client", "test")
+        .connect()
         .await
         .unwrap();
-    assert_eq!(recv_text(&mut ws).await, "lobby test t1");
+    assert_eq!(client.recv_text().await, "lobby test t1");
     for m in ["a", "b"] {
-        send_text(&mut ws, m).await;
-        assert_eq!(recv_text(&mut ws).await, format!("{m}/t1"));
+        client.send(m).await;
+        assert_eq!(client.recv_text().await, format!("{m}/t1"));
     }
 }
 
@@ -195,19 +214,16 @@ impl Inspect {
 
 #[tokio::test]
 async fn request_reports_what_cheeseapi_offers() {
-    let addr = start(App::empty().websocket::<Inspect>()).await;
-    let mut ws = connect_with(
-        addr,
-        "/inspect/7?name=caf%C3%A9&x=a+b",
-        &[
-            ("cookie", "session=abc; theme=dark"),
-            ("origin", "http://127.0.0.1"),
-            ("x-custom", "yes"),
-        ],
-    )
-    .await
-    .unwrap();
-    let got: serde_json::Value = serde_json::from_str(&recv_text(&mut ws).await).unwrap();
+    let server = TestServer::start(App::empty().websocket::<Inspect>()).await;
+    let mut client = server
+        .request("/inspect/7?name=caf%C3%A9&x=a+b")
+        .header("cookie", "session=abc; theme=dark")
+        .header("origin", "http://127.0.0.1")
+        .header("x-custom", "yes")
+        .connect()
+        .await
+        .unwrap();
+    let got: serde_json::Value = serde_json::from_str(&client.recv_text().await).unwrap();
     assert_eq!(
         got,
         serde_json::json!({
@@ -245,9 +261,9 @@ async fn app_state_and_the_hub_reach_hooks_as_extractors() {
     let app = App::empty()
         .websocket::<WithState>()
         .extension(Greeting("bonjour"));
-    let addr = start(app).await;
-    let mut ws = connect(addr, "/state").await;
+    let server = TestServer::start(app).await;
+    let mut client = server.connect("/state").await;
     // The hub handle was extracted before the upgrade; by the time
     // `connection` runs this connection is registered in it.
-    assert_eq!(recv_text(&mut ws).await, "bonjour (1 open)");
+    assert_eq!(client.recv_text().await, "bonjour (1 open)");
 }

@@ -1,11 +1,8 @@
 //! DESIGN §2: hooks, parameters bound by name, send/close/socket, one fresh
 //! instance per connection, hook failures closing only their connection.
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
-use futures_util::SinkExt;
+use cheese_api::testing::{TestClient, TestServer};
 use serde::Deserialize;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -29,15 +26,15 @@ impl Hello {
 
 #[tokio::test]
 async fn hello_greets_echoes_and_closes_on_over() {
-    let addr = start(App::empty().websocket::<Hello>()).await;
-    let mut ws = connect(addr, "/").await;
-    assert_eq!(recv_text(&mut ws).await, "这里是CheeseAPI！");
-    send_text(&mut ws, "cheddar").await;
-    assert_eq!(recv_text(&mut ws).await, "cheddar");
-    ws.send(WsMessage::binary(vec![0u8, 1, 255])).await.unwrap();
-    assert_eq!(recv(&mut ws).await, WsMessage::binary(vec![0u8, 1, 255]));
-    send_text(&mut ws, "over").await;
-    expect_close(&mut ws, 1000).await;
+    let server = TestServer::start(App::empty().websocket::<Hello>()).await;
+    let mut client = server.connect("/").await;
+    assert_eq!(client.recv_text().await, "这里是CheeseAPI！");
+    client.send("cheddar").await;
+    assert_eq!(client.recv_text().await, "cheddar");
+    client.send(vec![0u8, 1, 255]).await;
+    assert_eq!(client.recv().await, Message::binary(vec![0u8, 1, 255]));
+    client.send("over").await;
+    client.expect_close(1000).await;
 }
 
 /// Counts messages per instance: each connection must start from zero.
@@ -56,15 +53,15 @@ impl Counter {
 
 #[tokio::test]
 async fn each_connection_gets_a_fresh_instance() {
-    let addr = start(App::empty().websocket::<Counter>()).await;
-    let mut a = connect(addr, "/count").await;
-    let mut b = connect(addr, "/count").await;
+    let server = TestServer::start(App::empty().websocket::<Counter>()).await;
+    let mut a = server.connect("/count").await;
+    let mut b = server.connect("/count").await;
     for expected in ["1", "2", "3"] {
-        send_text(&mut a, "x").await;
-        assert_eq!(recv_text(&mut a).await, expected);
+        a.send("x").await;
+        assert_eq!(a.recv_text().await, expected);
     }
-    send_text(&mut b, "x").await;
-    assert_eq!(recv_text(&mut b).await, "1");
+    b.send("x").await;
+    assert_eq!(b.recv_text().await, "1");
 }
 
 #[derive(Default)]
@@ -90,13 +87,13 @@ impl Spawner {
 
 #[tokio::test]
 async fn socket_handle_sends_and_closes_from_a_spawned_task() {
-    let addr = start(App::empty().websocket::<Spawner>()).await;
-    let mut ws = connect(addr, "/spawn").await;
-    let first = recv_text(&mut ws).await;
+    let server = TestServer::start(App::empty().websocket::<Spawner>()).await;
+    let mut client = server.connect("/spawn").await;
+    let first = client.recv_text().await;
     assert!(first.starts_with("tick 0 from "), "{first}");
-    assert!(recv_text(&mut ws).await.starts_with("tick 1"));
-    assert!(recv_text(&mut ws).await.starts_with("tick 2"));
-    assert_eq!(expect_close(&mut ws, 4000).await, "done");
+    assert!(client.recv_text().await.starts_with("tick 1"));
+    assert!(client.recv_text().await.starts_with("tick 2"));
+    assert_eq!(client.expect_close(4000).await, "done");
 }
 
 #[derive(Default)]
@@ -116,15 +113,15 @@ impl BadClose {
 
 #[tokio::test]
 async fn close_validates_the_code_instead_of_panicking() {
-    let addr = start(App::empty().websocket::<BadClose>()).await;
-    let mut ws = connect(addr, "/badclose").await;
+    let server = TestServer::start(App::empty().websocket::<BadClose>()).await;
+    let mut client = server.connect("/badclose").await;
     for bad in ["1005", "1006", "1015", "999", "5000"] {
-        send_text(&mut ws, bad).await;
-        let answer = recv_text(&mut ws).await;
+        client.send(bad).await;
+        let answer = client.recv_text().await;
         assert!(answer.starts_with("refused: close code"), "{bad}: {answer}");
     }
-    send_text(&mut ws, "4321").await;
-    expect_close(&mut ws, 4321).await;
+    client.send("4321").await;
+    client.expect_close(4321).await;
 }
 
 #[tokio::test]
@@ -194,36 +191,33 @@ fn typed_app() -> App {
 
 #[tokio::test]
 async fn message_parameter_types_convert() {
-    let addr = start(typed_app()).await;
-    let mut t = connect(addr, "/text").await;
-    send_text(&mut t, "gouda").await;
-    assert_eq!(recv_text(&mut t).await, "GOUDA");
-    let mut b = connect(addr, "/binary").await;
-    b.send(WsMessage::binary(vec![1u8, 2, 3])).await.unwrap();
-    assert_eq!(recv(&mut b).await, WsMessage::binary(vec![3u8, 2, 1]));
-    let mut by = connect(addr, "/bytes").await;
-    by.send(WsMessage::binary(vec![0u8; 10])).await.unwrap();
-    assert_eq!(recv_text(&mut by).await, "10");
-    let mut j = connect(addr, "/json").await;
-    send_text(&mut j, r#"{"x": 2, "y": 40}"#).await;
-    assert_eq!(recv_text(&mut j).await, r#"{"sum":42}"#);
+    let server = TestServer::start(typed_app()).await;
+    let mut t = server.connect("/text").await;
+    t.send("gouda").await;
+    assert_eq!(t.recv_text().await, "GOUDA");
+    let mut b = server.connect("/binary").await;
+    b.send(vec![1u8, 2, 3]).await;
+    assert_eq!(b.recv().await, Message::binary(vec![3u8, 2, 1]));
+    let mut by = server.connect("/bytes").await;
+    by.send(vec![0u8; 10]).await;
+    assert_eq!(by.recv_text().await, "10");
+    let mut j = server.connect("/json").await;
+    j.send(r#"{"x": 2, "y": 40}"#).await;
+    assert_eq!(j.recv_text().await, r#"{"sum":42}"#);
 }
 
 #[tokio::test]
 async fn wrong_message_kind_closes_1003_and_bad_json_1007() {
-    let addr = start(typed_app()).await;
-    let mut t = connect(addr, "/text").await;
-    t.send(WsMessage::binary(vec![1u8])).await.unwrap();
-    assert_eq!(expect_close(&mut t, 1003).await, "expected a text message");
-    let mut b = connect(addr, "/binary").await;
-    send_text(&mut b, "hi").await;
-    assert_eq!(
-        expect_close(&mut b, 1003).await,
-        "expected a binary message"
-    );
-    let mut j = connect(addr, "/json").await;
-    send_text(&mut j, r#"{"x": "not a number"}"#).await;
-    let reason = expect_close(&mut j, 1007).await;
+    let server = TestServer::start(typed_app()).await;
+    let mut t = server.connect("/text").await;
+    t.send(vec![1u8]).await;
+    assert_eq!(t.expect_close(1003).await, "expected a text message");
+    let mut b = server.connect("/binary").await;
+    b.send("hi").await;
+    assert_eq!(b.expect_close(1003).await, "expected a binary message");
+    let mut j = server.connect("/json").await;
+    j.send(r#"{"x": "not a number"}"#).await;
+    let reason = j.expect_close(1007).await;
     assert!(reason.starts_with("invalid JSON"), "{reason}");
     assert!(reason.len() <= 123);
 }
@@ -252,20 +246,20 @@ impl Faulty {
 
 #[tokio::test]
 async fn hook_error_or_panic_closes_only_that_connection_with_1011() {
-    let addr = start(App::empty().websocket::<Faulty>()).await;
-    let mut bystander = connect(addr, "/faulty").await;
-    let mut erring = connect(addr, "/faulty").await;
-    send_text(&mut erring, "err").await;
+    let server = TestServer::start(App::empty().websocket::<Faulty>()).await;
+    let mut bystander = server.connect("/faulty").await;
+    let mut erring = server.connect("/faulty").await;
+    erring.send("err").await;
     // The error's text is logged, not sent: the client sees a generic reason.
-    assert_eq!(expect_close(&mut erring, 1011).await, "internal error");
-    let mut panicking = connect(addr, "/faulty").await;
-    send_text(&mut panicking, "panic").await;
-    expect_close(&mut panicking, 1011).await;
+    assert_eq!(erring.expect_close(1011).await, "internal error");
+    let mut panicking = server.connect("/faulty").await;
+    panicking.send("panic").await;
+    panicking.expect_close(1011).await;
     // The server and the other connection keep working.
-    send_text(&mut bystander, "still here").await;
-    assert_eq!(recv_text(&mut bystander).await, "still here");
+    bystander.send("still here").await;
+    assert_eq!(bystander.recv_text().await, "still here");
     // disconnection ran for both failed connections.
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + TestClient::DEFAULT_TIMEOUT;
     while DISCONNECTS.load(Ordering::SeqCst) < 2 {
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -295,11 +289,11 @@ impl Room {
 
 #[tokio::test]
 async fn path_values_are_bound_by_name_and_decoded() {
-    let addr = start(App::empty().websocket::<Room>()).await;
-    let mut ws = connect(addr, "/room/caf%C3%A9/42").await;
-    assert_eq!(recv_text(&mut ws).await, "café#42 via café");
-    send_text(&mut ws, "hi").await;
-    assert_eq!(recv_text(&mut ws).await, "42:hi");
+    let server = TestServer::start(App::empty().websocket::<Room>()).await;
+    let mut client = server.connect("/room/caf%C3%A9/42").await;
+    assert_eq!(client.recv_text().await, "café#42 via café");
+    client.send("hi").await;
+    assert_eq!(client.recv_text().await, "42:hi");
 }
 
 #[test]
@@ -334,10 +328,10 @@ async fn max_size_is_wired_to_the_engine() {
         Small::LIMITS.open_timeout,
         Some(Duration::from_millis(2500))
     );
-    let addr = start(App::empty().websocket::<Small>()).await;
-    let mut ws = connect(addr, "/small").await;
-    ws.send(WsMessage::binary(vec![7u8; 1000])).await.unwrap();
-    assert_eq!(recv(&mut ws).await, WsMessage::binary(vec![7u8; 1000]));
-    ws.send(WsMessage::binary(vec![7u8; 1001])).await.unwrap();
-    expect_close(&mut ws, 1009).await;
+    let server = TestServer::start(App::empty().websocket::<Small>()).await;
+    let mut client = server.connect("/small").await;
+    client.send(vec![7u8; 1000]).await;
+    assert_eq!(client.recv().await, Message::binary(vec![7u8; 1000]));
+    client.send(vec![7u8; 1001]).await;
+    client.expect_close(1009).await;
 }

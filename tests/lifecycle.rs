@@ -1,11 +1,16 @@
 //! Issue 3, lifecycle: `open_timeout` and the app-wide handshake timeout,
 //! `disconnection` exactly once however a connection ends, and graceful
 //! shutdown (1001 to everyone, 503 to late upgrades, every `disconnection`).
+//!
+//! The clients that hold a handshake open, dribble a request or never read
+//! are raw TCP ([`upgrade_request`] written by hand); the well-behaved ones
+//! are the shipped `cheese_api::testing` client.
 
 mod common;
 use common::*;
 
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -60,31 +65,24 @@ impl Quick {
     }
 }
 
-fn upgrade_request(path: &str, extra: &str) -> String {
-    format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    )
-}
-
 #[tokio::test]
 async fn open_timeout_drops_a_handshake_held_by_a_slow_hook() {
     let app = App::empty()
         .websocket::<SlowGate>()
         .websocket::<SlowProto>()
         .websocket::<Quick>();
-    let addr = start(app).await;
+    let server = TestServer::start(app).await;
     for (path, extra) in [
         ("/slow", ""),
         ("/slowproto", "Sec-WebSocket-Protocol: a\r\n"),
     ] {
-        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut s = TcpStream::connect(server.addr()).await.unwrap();
         s.write_all(upgrade_request(path, extra).as_bytes())
             .await
             .unwrap();
         // Meanwhile other clients are served normally.
-        let mut other = connect(addr, "/quick").await;
-        assert_eq!(recv_text(&mut other).await, "hi");
+        let mut other = server.connect("/quick").await;
+        assert_eq!(other.recv_text().await, "hi");
         let (got, took) = read_to_eof(&mut s, Duration::from_secs(3)).await;
         assert!(
             got.is_empty(),
@@ -103,11 +101,11 @@ async fn handshake_timeout_drops_a_slowloris_before_any_route() {
     let app = App::empty()
         .websocket::<Quick>()
         .handshake_timeout(Duration::from_millis(300));
-    let addr = start(app).await;
-    let mut s = TcpStream::connect(addr).await.unwrap();
+    let server = TestServer::start(app).await;
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(b"GET /qui").await.unwrap(); // half a request line, then silence
-    let mut other = connect(addr, "/quick").await;
-    assert_eq!(recv_text(&mut other).await, "hi");
+    let mut other = server.connect("/quick").await;
+    assert_eq!(other.recv_text().await, "hi");
     let (got, took) = read_to_eof(&mut s, Duration::from_secs(3)).await;
     assert!(
         !String::from_utf8_lossy(&got).contains("101"),
@@ -173,7 +171,7 @@ impl Tracked {
 }
 
 async fn wait_for(tag: &str, want: (u32, u32)) {
-    let deadline = Instant::now() + TIMEOUT;
+    let deadline = Instant::now() + TestClient::DEFAULT_TIMEOUT;
     while counts(tag) != want {
         assert!(
             Instant::now() < deadline,
@@ -190,40 +188,36 @@ async fn wait_for(tag: &str, want: (u32, u32)) {
 
 #[tokio::test]
 async fn disconnection_runs_exactly_once_however_the_connection_ends() {
-    let app = App::empty().websocket::<Tracked>();
-    let shutdown = app.shutdown_handle();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(app.serve(listener));
+    let server = TestServer::start(App::empty().websocket::<Tracked>()).await;
 
     // Server closes (hook calls close).
-    let mut ws = connect(addr, "/tracked/server-close").await;
-    assert_eq!(recv_text(&mut ws).await, "ready");
-    send_text(&mut ws, "close").await;
-    expect_close(&mut ws, 1000).await;
+    let mut client = server.connect("/tracked/server-close").await;
+    assert_eq!(client.recv_text().await, "ready");
+    client.send("close").await;
+    client.expect_close(1000).await;
     // Client closes.
-    let mut ws = connect(addr, "/tracked/client-close").await;
-    assert_eq!(recv_text(&mut ws).await, "ready");
-    ws.close(None).await.unwrap();
+    let mut client = server.connect("/tracked/client-close").await;
+    assert_eq!(client.recv_text().await, "ready");
+    client.close_without_code().await;
     // TCP reset: the client vanishes without a close frame.
-    let ws = connect(addr, "/tracked/tcp-reset").await;
-    drop(ws);
+    let client = server.connect("/tracked/tcp-reset").await;
+    drop(client);
     // Ping timeout: a raw client that completes the handshake then never reads or answers.
-    let mut raw = TcpStream::connect(addr).await.unwrap();
+    let mut raw = TcpStream::connect(server.addr()).await.unwrap();
     raw.write_all(upgrade_request("/tracked/ping-timeout", "").as_bytes())
         .await
         .unwrap();
     // Size violation.
-    let mut ws = connect(addr, "/tracked/too-big").await;
-    assert_eq!(recv_text(&mut ws).await, "ready");
-    send_text(&mut ws, &"x".repeat(101)).await;
-    expect_close(&mut ws, 1009).await;
+    let mut client = server.connect("/tracked/too-big").await;
+    assert_eq!(client.recv_text().await, "ready");
+    client.send("x".repeat(101)).await;
+    client.expect_close(1009).await;
     // Hook error and hook panic.
     for (tag, word) in [("hook-error", "error"), ("hook-panic", "panic")] {
-        let mut ws = connect(addr, &format!("/tracked/{tag}")).await;
-        assert_eq!(recv_text(&mut ws).await, "ready");
-        send_text(&mut ws, word).await;
-        expect_close(&mut ws, 1011).await;
+        let mut client = server.connect(&format!("/tracked/{tag}")).await;
+        assert_eq!(client.recv_text().await, "ready");
+        client.send(word).await;
+        client.expect_close(1011).await;
     }
     for tag in [
         "server-close",
@@ -241,19 +235,19 @@ async fn disconnection_runs_exactly_once_however_the_connection_ends() {
     // Server shutdown: a batch of open connections all get 1001.
     let mut open = Vec::new();
     for i in 0..5 {
-        let mut ws = connect(addr, &format!("/tracked/shutdown-{i}")).await;
-        assert_eq!(recv_text(&mut ws).await, "ready");
-        open.push(ws);
+        let mut client = server.connect(&format!("/tracked/shutdown-{i}")).await;
+        assert_eq!(client.recv_text().await, "ready");
+        open.push(client);
     }
-    shutdown.shutdown();
-    for ws in &mut open {
-        expect_close(ws, 1001).await;
+    // `shutdown` panics unless serve returned Ok.
+    let stopping = tokio::spawn(server.shutdown());
+    for client in open {
+        client.expect_close(1001).await;
     }
-    let result = tokio::time::timeout(TIMEOUT, server)
+    tokio::time::timeout(TestClient::DEFAULT_TIMEOUT, stopping)
         .await
         .expect("serve returned")
         .unwrap();
-    assert!(result.is_ok());
     for i in 0..5 {
         assert_eq!(counts(&format!("shutdown-{i}")), (1, 1));
     }
@@ -265,10 +259,8 @@ async fn graceful_shutdown_answers_late_upgrades_with_503_and_waits_for_slow_pee
     let app = App::empty()
         .websocket::<Tracked>()
         .merge(axum::Router::new().route("/health", get(|| async { "ok" })));
-    let shutdown = app.shutdown_handle();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(app.serve(listener));
+    let server = TestServer::start(app).await;
+    let addr = server.addr();
 
     // A keep-alive HTTP connection that will ask for an upgrade during the drain.
     let mut http = TcpStream::connect(addr).await.unwrap();
@@ -290,12 +282,14 @@ async fn graceful_shutdown_answers_late_upgrades_with_503_and_waits_for_slow_pee
     tokio::time::sleep(Duration::from_millis(50)).await;
 
     let started = Instant::now();
-    shutdown.shutdown();
+    // `shutdown` panics unless serve returned Ok; its first poll (at the
+    // sleep below) starts the drain.
+    let stopping = tokio::spawn(server.shutdown());
     tokio::time::sleep(Duration::from_millis(50)).await;
     http.write_all(upgrade_request("/tracked/late", "").as_bytes())
         .await
         .unwrap();
-    let n = tokio::time::timeout(TIMEOUT, http.read(&mut buf))
+    let n = tokio::time::timeout(TestClient::DEFAULT_TIMEOUT, http.read(&mut buf))
         .await
         .unwrap()
         .unwrap();
@@ -306,11 +300,10 @@ async fn graceful_shutdown_answers_late_upgrades_with_503_and_waits_for_slow_pee
     );
     assert_eq!(counts("late"), (0, 0));
 
-    let result = tokio::time::timeout(TIMEOUT, server)
+    tokio::time::timeout(TestClient::DEFAULT_TIMEOUT, stopping)
         .await
         .expect("serve returned")
         .unwrap();
-    assert!(result.is_ok());
     let took = started.elapsed();
     // The stubborn peer was waited for up to close_timeout (0.3 s), not forever.
     assert!(

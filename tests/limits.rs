@@ -3,13 +3,19 @@
 //! in a few seconds; every receive has a timeout.
 //!
 //! A client that must *not* do what a WebSocket library does on its own
-//! (answer pings, answer a close) is [`RawWs`], spoken by hand over TCP.
+//! (answer pings, answer a close) or sends frames a library would not
+//! (fragments of a chosen size) is [`RawWs`], spoken by hand over TCP; every
+//! other client is `cheese_api::testing`'s, on a small socket where a limit
+//! is bounded "plus the socket buffers".
+//!
+//! Over 500 lines on purpose: one file per promise, and this promise is the
+//! eight limits, each with its misbehaving client and the bounds it checks.
 
 mod common;
 use common::*;
 
 use cheese_api::prelude::*;
-use futures_util::{SinkExt, StreamExt};
+use cheese_api::testing::{TestClient, TestServer};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
@@ -41,8 +47,8 @@ impl Keepalive {
 
 #[tokio::test]
 async fn ping_timeout_closes_a_client_that_never_answers_pings_with_1011() {
-    let addr = start(App::empty().websocket::<Keepalive>()).await;
-    let mut raw = raw_connect(addr, "/keepalive").await;
+    let server = TestServer::start(App::empty().websocket::<Keepalive>()).await;
+    let mut raw = raw_connect(server.addr(), "/keepalive").await;
     let opened = Instant::now();
     let mut first_ping = None;
     let (code, reason, closed) = loop {
@@ -79,25 +85,19 @@ async fn ping_timeout_closes_a_client_that_never_answers_pings_with_1011() {
 
 #[tokio::test]
 async fn ping_interval_keeps_a_client_that_answers_pings_open() {
-    let addr = start(App::empty().websocket::<Keepalive>()).await;
-    // tokio-tungstenite answers every ping while it is being read.
-    let mut ws = connect(addr, "/keepalive").await;
-    let until = tokio::time::Instant::now() + Duration::from_millis(1100);
-    let mut pings = 0;
-    loop {
-        match tokio::time::timeout_at(until, ws.next()).await {
-            Err(_) => break,
-            Ok(Some(Ok(WsMessage::Ping(_)))) => pings += 1,
-            Ok(other) => panic!("expected only pings, got {other:?}"),
-        }
-    }
+    let server = TestServer::start(App::empty().websocket::<Keepalive>()).await;
+    // The test client answers every ping while it is being read.
+    let mut client = server.connect("/keepalive").await;
+    // Only pings (which the client counts and skips) for 1.1 s.
+    client.expect_nothing(Duration::from_millis(1100)).await;
     // 1.1 s at one ping per 0.2 s: five pings, each answered in time.
+    let pings = client.pings();
     assert!(pings >= 4, "only {pings} pings in 1.1s");
-    send_text(&mut ws, "still open").await;
-    assert_eq!(recv_text(&mut ws).await, "still open");
+    client.send("still open").await;
+    assert_eq!(client.recv_text().await, "still open");
     // The pongs were read: the round trip is known, and short on loopback.
-    send_text(&mut ws, "latency").await;
-    assert_eq!(recv_text(&mut ws).await, "Some(true)");
+    client.send("latency").await;
+    assert_eq!(client.recv_text().await, "Some(true)");
 }
 
 #[derive(Default)]
@@ -126,8 +126,8 @@ impl Busy {
 /// must not count it as armed.
 #[tokio::test]
 async fn keepalive_starts_behind_a_hook_that_spends_the_task_budget() {
-    let addr = start(App::empty().websocket::<Busy>()).await;
-    let mut raw = raw_connect(addr, "/busy").await;
+    let server = TestServer::start(App::empty().websocket::<Busy>()).await;
+    let mut raw = raw_connect(server.addr(), "/busy").await;
     let answer = raw.expect_frame().await;
     assert_eq!(answer.payload, (0..300).sum::<i32>().to_string().as_bytes());
     // Never answered, the first ping closes the connection with 1011.
@@ -160,25 +160,19 @@ impl SlowHook {
 
 #[tokio::test]
 async fn ping_timeout_is_not_fooled_by_a_slow_message_hook() {
-    let addr = start(App::empty().websocket::<SlowHook>()).await;
-    let mut ws = connect(addr, "/slow").await;
+    let server = TestServer::start(App::empty().websocket::<SlowHook>()).await;
+    let mut client = server.connect("/slow").await;
     let asked = Instant::now();
     // The hook sleeps 1 s, five times ping_timeout.
-    send_text(&mut ws, "1000").await;
-    let mut pings = 0;
-    let answer = loop {
-        match tokio::time::timeout(TIMEOUT, ws.next()).await {
-            Ok(Some(Ok(WsMessage::Ping(_)))) => pings += 1,
-            Ok(Some(Ok(WsMessage::Text(t)))) => break t.to_string(),
-            other => panic!("expected pings then the answer, got {other:?}"),
-        }
-    };
-    assert_eq!(answer, "slept 1000");
+    client.send("1000").await;
+    // Pings (counted and answered), then the answer.
+    assert_eq!(client.recv_text().await, "slept 1000");
     assert!(asked.elapsed() >= Duration::from_millis(1000));
     // Pings went on while the hook slept, and their pongs were read.
+    let pings = client.pings();
     assert!(pings >= 3, "only {pings} pings during a 1s hook");
-    send_text(&mut ws, "0").await;
-    assert_eq!(recv_text(&mut ws).await, "slept 0");
+    client.send("0").await;
+    assert_eq!(client.recv_text().await, "slept 0");
 }
 
 #[derive(Default)]
@@ -193,19 +187,13 @@ impl NoPings {
 
 #[tokio::test]
 async fn ping_interval_none_sends_no_pings() {
-    let addr = start(App::empty().websocket::<NoPings>()).await;
-    let mut raw = raw_connect(addr, "/nopings").await;
-    match raw.read_frame(Duration::from_millis(800)).await {
-        RawRead::Timeout => {}
-        other => panic!("expected silence with ping_interval = None, got {other:?}"),
-    }
+    let server = TestServer::start(App::empty().websocket::<NoPings>()).await;
+    let mut client = server.connect("/nopings").await;
+    client.expect_nothing(Duration::from_millis(800)).await;
+    assert_eq!(client.pings(), 0, "pings with ping_interval = None");
     // Silent, not dead.
-    raw.send_text("still here").await;
-    let frame = raw.expect_frame().await;
-    assert_eq!(
-        (frame.opcode, &frame.payload[..]),
-        (Frame::TEXT, &b"still here"[..])
-    );
+    client.send("still here").await;
+    assert_eq!(client.recv().await, Message::text("still here"));
 }
 
 // ---------------------------------------------------------------------------
@@ -223,8 +211,8 @@ impl Closer {
 
 #[tokio::test]
 async fn close_timeout_drops_a_peer_that_never_answers_the_close() {
-    let addr = start(App::empty().websocket::<Closer>()).await;
-    let mut raw = raw_connect(addr, "/closer").await;
+    let server = TestServer::start(App::empty().websocket::<Closer>()).await;
+    let mut raw = raw_connect(server.addr(), "/closer").await;
     raw.send_text("bye").await;
     assert_eq!(raw.expect_close(1000).await, "");
     let closed = Instant::now();
@@ -270,8 +258,8 @@ impl CloserOfStuck {
 /// frame cannot be written, but its deadline runs from the request.
 #[tokio::test]
 async fn close_timeout_runs_for_a_close_that_cannot_be_written() {
-    let addr = start_with_buffers(App::empty().websocket::<CloserOfStuck>(), BUF).await;
-    let _ws = connect_with_buffers(addr, "/closerofstuck", BUF).await; // never read
+    let server = start_with_buffers(App::empty().websocket::<CloserOfStuck>(), BUF);
+    let _client = connect_with_buffers(&server, "/closerofstuck", BUF).await; // never read
     let deadline = Instant::now() + TIMEOUT;
     let ended = loop {
         if let Some(ended) = *STUCK_ENDED.lock().unwrap() {
@@ -304,21 +292,19 @@ impl Small {
 
 #[tokio::test]
 async fn max_size_closes_a_whole_message_over_the_limit_with_1009() {
-    let addr = start(App::empty().websocket::<Small>()).await;
-    let mut raw = raw_connect(addr, "/small").await;
-    raw.write_frame(true, Frame::BINARY, &[7; 1000]).await;
-    let echo = raw.expect_frame().await;
-    assert_eq!((echo.opcode, echo.payload), (Frame::BINARY, vec![7; 1000]));
-    raw.write_frame(true, Frame::BINARY, &[7; 1001]).await;
-    raw.expect_close(1009).await;
-    raw.send_close(1009).await;
-    raw.expect_end(TIMEOUT).await;
+    let server = TestServer::start(App::empty().websocket::<Small>()).await;
+    let mut client = server.connect("/small").await;
+    client.send(vec![7u8; 1000]).await;
+    assert_eq!(client.recv().await, Message::binary(vec![7u8; 1000]));
+    client.send(vec![7u8; 1001]).await;
+    // Answered (with 1009, as tungstenite echoes the code), then the end.
+    client.expect_close(1009).await;
 }
 
 #[tokio::test]
 async fn max_size_closes_a_fragmented_message_over_the_limit_with_1009() {
-    let addr = start(App::empty().websocket::<Small>()).await;
-    let mut raw = raw_connect(addr, "/small").await;
+    let server = TestServer::start(App::empty().websocket::<Small>()).await;
+    let mut raw = raw_connect(server.addr(), "/small").await;
     // 400 + 400 + 200 = 1000 bytes in three frames: exactly the limit, accepted.
     raw.write_frame(false, Frame::BINARY, &[1; 400]).await;
     raw.write_frame(false, Frame::CONTINUATION, &[2; 400]).await;
@@ -403,17 +389,18 @@ impl Unbounded {
 }
 
 /// Sends the flood on a task, counting the bytes of the sends completed.
-fn spawn_flood(mut ws: Client) -> (tokio::task::JoinHandle<Client>, Arc<AtomicUsize>) {
+/// A send waits as long as the test keeps the hook busy; the test bounds
+/// the whole flood instead.
+fn spawn_flood(client: TestClient) -> (tokio::task::JoinHandle<TestClient>, Arc<AtomicUsize>) {
+    let mut client = client.with_timeout(Duration::from_secs(60));
     let written = Arc::new(AtomicUsize::new(0));
     let count = written.clone();
     let task = tokio::spawn(async move {
         for seq in 0..FLOOD_COUNT {
-            ws.send(WsMessage::binary(flood_message(seq)))
-                .await
-                .unwrap();
+            client.send(flood_message(seq)).await;
             count.fetch_add(FLOOD_SIZE, Ordering::Relaxed);
         }
-        ws
+        client
     });
     (task, written)
 }
@@ -446,9 +433,9 @@ async fn all_seen(seen: &Mutex<Vec<u32>>) -> Vec<u32> {
 
 #[tokio::test]
 async fn max_queue_stops_reading_while_the_hook_is_busy_and_loses_nothing() {
-    let addr = start_with_buffers(App::empty().websocket::<Queue>(), BUF).await;
-    let ws = connect_with_buffers(addr, "/queue", BUF).await;
-    let (flood, written) = spawn_flood(ws);
+    let server = start_with_buffers(App::empty().websocket::<Queue>(), BUF);
+    let client = connect_with_buffers(&server, "/queue", BUF).await;
+    let (flood, written) = spawn_flood(client);
 
     // The hook holds message 0 and at most 4 more wait for it. Beyond those,
     // only the engine's read buffer (read_limit plus the frame it is
@@ -471,7 +458,7 @@ async fn max_queue_stops_reading_while_the_hook_is_busy_and_loses_nothing() {
 
     // Released, the hook gets every message, intact and in order.
     QUEUE_GATE.send_replace(true);
-    let ws = tokio::time::timeout(TIMEOUT, flood)
+    let client = tokio::time::timeout(TIMEOUT, flood)
         .await
         .expect("the flood finishes once the hook is released")
         .unwrap();
@@ -482,17 +469,17 @@ async fn max_queue_stops_reading_while_the_hook_is_busy_and_loses_nothing() {
         stuck_at / FLOOD_SIZE,
         bound as f64 / FLOOD_SIZE as f64
     );
-    drop(ws);
+    drop(client);
 }
 
 #[tokio::test]
 async fn max_queue_none_reads_on_while_the_hook_is_busy() {
-    let addr = start_with_buffers(App::empty().websocket::<Unbounded>(), BUF).await;
-    let ws = connect_with_buffers(addr, "/unbounded", BUF).await;
-    let (flood, _) = spawn_flood(ws);
+    let server = start_with_buffers(App::empty().websocket::<Unbounded>(), BUF);
+    let client = connect_with_buffers(&server, "/unbounded", BUF).await;
+    let (flood, _) = spawn_flood(client);
     // The same flood as above, with the same socket buffers, gets through
     // although the hook never returns: it is max_queue that stops the reading.
-    let ws = tokio::time::timeout(TIMEOUT, flood)
+    let client = tokio::time::timeout(TIMEOUT, flood)
         .await
         .expect("with max_queue = None the server reads the whole flood")
         .unwrap();
@@ -504,7 +491,7 @@ async fn max_queue_none_reads_on_while_the_hook_is_busy() {
     UNBOUNDED_GATE.send_replace(true);
     let seen = all_seen(&UNBOUNDED_SEEN).await;
     assert_eq!(seen, (0..FLOOD_COUNT).collect::<Vec<_>>());
-    drop(ws);
+    drop(client);
 }
 
 const OUT_COUNT: usize = 2000;
@@ -540,8 +527,8 @@ impl Firehose {
 #[tokio::test]
 async fn write_limit_makes_send_wait_for_a_client_that_does_not_read() {
     assert_eq!(Firehose::LIMITS.write_limit, WRITE_LIMIT);
-    let addr = start_with_buffers(App::empty().websocket::<Firehose>(), BUF).await;
-    let mut ws = connect_with_buffers(addr, "/firehose", BUF).await;
+    let server = start_with_buffers(App::empty().websocket::<Firehose>(), BUF);
+    let mut client = connect_with_buffers(&server, "/firehose", BUF).await;
 
     // The client does not read. `send` may run ahead by write_limit (plus the
     // message that crosses it) in the queue, as much again in the engine's
@@ -567,10 +554,12 @@ async fn write_limit_makes_send_wait_for_a_client_that_does_not_read() {
 
     // Reading now, the client gets every message, intact and in order.
     for seq in 0..OUT_COUNT {
-        match recv(&mut ws).await {
-            WsMessage::Binary(b) => assert!(b[..] == out_message(seq)[..], "message {seq}"),
-            other => panic!("message {seq}: expected binary, got {other:?}"),
-        }
+        let message = client.recv().await;
+        assert!(
+            message.is_binary(),
+            "message {seq}: expected binary, got {message:?}"
+        );
+        assert!(message.as_bytes() == out_message(seq), "message {seq}");
     }
     assert_eq!(OUT_SENT.load(Ordering::Relaxed), OUT_COUNT);
     println!(
@@ -595,10 +584,10 @@ impl NoWriteLimit {
 #[tokio::test]
 async fn the_largest_write_limit_still_serves() {
     assert_eq!(NoWriteLimit::LIMITS.write_limit, usize::MAX);
-    let addr = start(App::empty().websocket::<NoWriteLimit>()).await;
-    let mut ws = connect(addr, "/nowritelimit").await;
-    send_text(&mut ws, "still echoes").await;
-    assert_eq!(recv_text(&mut ws).await, "still echoes");
+    let server = TestServer::start(App::empty().websocket::<NoWriteLimit>()).await;
+    let mut client = server.connect("/nowritelimit").await;
+    client.send("still echoes").await;
+    assert_eq!(client.recv_text().await, "still echoes");
 }
 
 #[derive(Default)]
@@ -616,13 +605,13 @@ impl SlowQueue {
 /// unread meanwhile, which must not count as a keepalive timeout.
 #[tokio::test]
 async fn ping_timeout_is_not_fooled_by_a_full_queue() {
-    let addr = start(App::empty().websocket::<SlowQueue>()).await;
-    let mut ws = connect(addr, "/slowqueue").await;
+    let server = TestServer::start(App::empty().websocket::<SlowQueue>()).await;
+    let mut client = server.connect("/slowqueue").await;
     for m in ["a", "b", "c"] {
-        send_text(&mut ws, m).await;
+        client.send(m).await;
     }
     // Reading answers pings (tungstenite replies while it reads).
     for m in ["a", "b", "c"] {
-        assert_eq!(recv_text(&mut ws).await, m);
+        assert_eq!(client.recv_text().await, m);
     }
 }

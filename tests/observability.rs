@@ -2,10 +2,8 @@
 //! disconnect lines with client, path, close code and duration, hook errors
 //! inside the span, and counters a user can read.
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -60,7 +58,7 @@ impl Logged {
 }
 
 async fn eventually(what: &str, check: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + TestClient::DEFAULT_TIMEOUT;
     while !check() {
         assert!(tokio::time::Instant::now() < deadline, "{what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -70,10 +68,10 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 #[tokio::test]
 async fn connections_are_logged_in_their_own_span() {
     log();
-    let addr = start(App::empty().websocket::<Logged>()).await;
-    let mut ws = connect(addr, "/logged/span-test").await;
-    send_text(&mut ws, "fail").await;
-    expect_close(&mut ws, 1011).await;
+    let server = TestServer::start(App::empty().websocket::<Logged>()).await;
+    let mut client = server.connect("/logged/span-test").await;
+    client.send("fail").await;
+    client.expect_close(1011).await;
     eventually("disconnect line", || {
         !lines_with("disconnected")
             .iter()
@@ -107,17 +105,17 @@ async fn stats_count_connections_messages_bytes_and_closes() {
     let app = App::empty().websocket::<Logged>();
     let hub = app.hub();
     assert_eq!(app.stats().total_connections, 0);
-    let addr = start(app).await;
-    let mut a = connect(addr, "/logged/stats").await;
-    let mut b = connect(addr, "/logged/stats").await;
+    let server = TestServer::start(app).await;
+    let mut a = server.connect("/logged/stats").await;
+    let mut b = server.connect("/logged/stats").await;
     for _ in 0..3 {
-        send_text(&mut a, "12345").await;
-        assert_eq!(recv_text(&mut a).await, "12345");
+        a.send("12345").await;
+        assert_eq!(a.recv_text().await, "12345");
     }
     eventually("two open", || hub.stats().open_connections == 2).await;
-    a.close(None).await.unwrap();
-    send_text(&mut b, "fail").await;
-    expect_close(&mut b, 1011).await;
+    a.close_without_code().await;
+    b.send("fail").await;
+    b.expect_close(1011).await;
     eventually("both closed", || hub.stats().open_connections == 0).await;
     let stats = hub.stats();
     assert_eq!(stats.total_connections, 2);

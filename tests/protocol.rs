@@ -1,10 +1,15 @@
 //! Issue 3, bad frames: invalid UTF-8 closes with 1007, every kind of
 //! protocol violation with 1002, and the server keeps serving others.
+//!
+//! The clients that send bad frames are [`RawWs`], spoken by hand over TCP;
+//! the clients that check the server still serves are the shipped
+//! `cheese_api::testing` client.
 
 mod common;
 use common::*;
 
 use cheese_api::prelude::*;
+use cheese_api::testing::TestServer;
 use tokio::io::AsyncWriteExt;
 
 #[derive(Default)]
@@ -17,13 +22,14 @@ impl Echo {
     }
 }
 
-async fn app() -> std::net::SocketAddr {
-    start(App::empty().websocket::<Echo>()).await
+async fn app() -> TestServer {
+    TestServer::start(App::empty().websocket::<Echo>()).await
 }
 
 #[tokio::test]
 async fn invalid_utf8_in_a_text_message_closes_1007() {
-    let addr = app().await;
+    let server = app().await;
+    let addr = server.addr();
     let mut ws = raw_connect(addr, "/").await;
     ws.write_frame(true, Frame::TEXT, &[b'o', b'k', 0xff, 0xfe])
         .await;
@@ -43,7 +49,8 @@ async fn invalid_utf8_in_a_text_message_closes_1007() {
 
 #[tokio::test]
 async fn protocol_violations_close_1002() {
-    let addr = app().await;
+    let server = app().await;
+    let addr = server.addr();
     // (what, raw bytes of one frame from the client)
     let unmasked_text: Vec<u8> = vec![0x81, 0x02, b'h', b'i'];
     let rsv_bit: Vec<u8> = vec![0xc1, 0x80, 0, 0, 0, 0];
@@ -73,9 +80,9 @@ async fn protocol_violations_close_1002() {
     ws.write_frame(true, Frame::TEXT, b"b").await;
     ws.expect_close(1002).await;
     // And the server still serves.
-    let mut ok = connect(addr, "/").await;
-    send_text(&mut ok, "still fine").await;
-    assert_eq!(recv_text(&mut ok).await, "still fine");
+    let mut ok = server.connect("/").await;
+    ok.send("still fine").await;
+    assert_eq!(ok.recv_text().await, "still fine");
 }
 
 #[derive(Default)]
@@ -95,25 +102,25 @@ impl Unlimited {
 /// 1009 instead of aborting the whole process.
 #[tokio::test]
 async fn a_huge_frame_header_allocates_nothing_up_front() {
-    let addr = start(App::empty().websocket::<Unlimited>().websocket::<Echo>()).await;
-    let mut ws = raw_connect(addr, "/unlimited").await;
+    let server = TestServer::start(App::empty().websocket::<Unlimited>().websocket::<Echo>()).await;
+    let mut ws = raw_connect(server.addr(), "/unlimited").await;
     let mut header = vec![0x82, 0x80 | 127];
     header.extend_from_slice(&(1u64 << 40).to_be_bytes());
     header.extend_from_slice(&[1, 2, 3, 4, 9, 9, 9, 9]); // mask key and a few payload bytes
     ws.stream.write_all(&header).await.unwrap();
     assert_eq!(ws.expect_close(1009).await, "message too big");
     // The server (this very process) is alive and serving.
-    let mut ok = connect(addr, "/").await;
-    send_text(&mut ok, "alive").await;
-    assert_eq!(recv_text(&mut ok).await, "alive");
+    let mut ok = server.connect("/").await;
+    ok.send("alive").await;
+    assert_eq!(ok.recv_text().await, "alive");
 }
 
 /// With `max_size = None` a message has no limit: one larger than the
 /// 16 MiB frame cap arrives whole when it comes in fragments.
 #[tokio::test]
 async fn max_size_none_takes_a_message_over_16_mib_in_fragments() {
-    let addr = start(App::empty().websocket::<Unlimited>()).await;
-    let mut ws = raw_connect(addr, "/unlimited").await;
+    let server = TestServer::start(App::empty().websocket::<Unlimited>()).await;
+    let mut ws = raw_connect(server.addr(), "/unlimited").await;
     let half = 9 << 20; // two 9 MiB fragments: 18 MiB in all
     ws.write_frame(false, Frame::BINARY, &vec![1u8; half]).await;
     ws.write_frame(true, Frame::CONTINUATION, &vec![2u8; half])
@@ -139,9 +146,9 @@ impl ClosesAtOnce {
 /// connection ends (it used to be dropped unwritten).
 #[tokio::test]
 async fn simultaneous_close_still_sends_our_close_frame() {
-    let addr = start(App::empty().websocket::<ClosesAtOnce>()).await;
+    let server = TestServer::start(App::empty().websocket::<ClosesAtOnce>()).await;
     for _ in 0..20 {
-        let mut ws = raw_connect(addr, "/closes").await;
+        let mut ws = raw_connect(server.addr(), "/closes").await;
         ws.send_close(1000).await;
         let frame = ws.expect_frame().await;
         assert_eq!(frame.opcode, Frame::CLOSE);
@@ -164,8 +171,8 @@ impl SlowThenFails {
 /// must not wait close_timeout (10 s here) for a close it cannot parse.
 #[tokio::test]
 async fn a_bad_frame_during_a_failing_hook_does_not_hold_the_connection() {
-    let addr = start(App::empty().websocket::<SlowThenFails>()).await;
-    let mut ws = raw_connect(addr, "/slowfail").await;
+    let server = TestServer::start(App::empty().websocket::<SlowThenFails>()).await;
+    let mut ws = raw_connect(server.addr(), "/slowfail").await;
     ws.send_text("go").await;
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     ws.stream
@@ -189,8 +196,8 @@ async fn a_bad_frame_during_a_failing_hook_does_not_hold_the_connection() {
 /// the reset.
 #[tokio::test]
 async fn an_oversized_frame_gets_1009_and_its_unread_rest_a_reset() {
-    let addr = app().await; // max_size: the default 1 MiB
-    let mut raw = raw_connect(addr, "/").await;
+    let server = app().await; // max_size: the default 1 MiB
+    let mut raw = raw_connect(server.addr(), "/").await;
     let stream = raw.stream.into_std().unwrap();
     let mut writer = stream.try_clone().unwrap();
     raw.stream = tokio::net::TcpStream::from_std(stream).unwrap();

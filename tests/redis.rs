@@ -8,12 +8,9 @@
 //! on PATH the tests print a SKIPPED line and pass, unless
 //! `CHEESE_REQUIRE_REDIS=1` (as in CI) makes that a failure.
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use cheese_api::RedisBackplane;
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -164,7 +161,8 @@ impl Drop for RedisServer {
 
 // ------------------------------------------------------------- log counting
 
-/// Counts this thread's `tracing` events from the Redis backplane by level.
+/// Counts this thread's `tracing` events from the Redis backplane
+/// (`cheese_api::rooms::redis`) by level.
 /// The tests run on a current-thread runtime, so every task they start
 /// (apps, backplane tasks) logs on the test's own thread.
 #[derive(Default)]
@@ -186,7 +184,7 @@ impl tracing::Subscriber for Counter {
     fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
     fn event(&self, event: &tracing::Event<'_>) {
         let meta = event.metadata();
-        if !meta.target().starts_with("cheese_api::redis") {
+        if !meta.target().starts_with("cheese_api::rooms::redis") {
             return;
         }
         match *meta.level() {
@@ -208,7 +206,7 @@ fn count_logs() -> (Arc<Counts>, tracing::subscriber::DefaultGuard) {
 // ------------------------------------------------------------------ helpers
 
 struct Node {
-    addr: SocketAddr,
+    server: TestServer,
     backplane: RedisBackplane,
 }
 
@@ -218,7 +216,7 @@ async fn node(url: &str, channel: &str) -> Node {
         .websocket::<Chat>()
         .backplane(backplane.clone());
     Node {
-        addr: start(app).await,
+        server: TestServer::start(app).await,
         backplane,
     }
 }
@@ -235,26 +233,26 @@ async fn wait_connected(nodes: &[&Node]) {
 }
 
 /// Sends `id`; the answer also proves every earlier command was handled.
-async fn id_of(ws: &mut Client) -> u64 {
-    send_text(ws, "id").await;
-    recv_text(ws).await.parse().unwrap()
+async fn id_of(client: &mut TestClient) -> u64 {
+    client.send("id").await;
+    client.recv_text().await.parse().unwrap()
 }
 
-/// Connects to `/chat` on `addr`, joins `room` (if any); returns the client
+/// Connects to `/chat` on `node`, joins `room` (if any); returns the client
 /// and its socket id.
-async fn member(addr: SocketAddr, room: Option<&str>) -> (Client, u64) {
-    let mut ws = connect(addr, "/chat").await;
+async fn member(node: &Node, room: Option<&str>) -> (TestClient, u64) {
+    let mut client = node.server.connect("/chat").await;
     if let Some(room) = room {
-        send_text(&mut ws, &format!("join {room}")).await;
+        client.send(format!("join {room}")).await;
     }
-    let id = id_of(&mut ws).await;
-    (ws, id)
+    let id = id_of(&mut client).await;
+    (client, id)
 }
 
 /// Sends probes from `from` (a member of `room`) until one reaches `to` on
 /// the other node; then drains the probes still on their way. Bounded by
 /// [`RECONNECT`].
-async fn until_cross_node(from: &mut Client, to: &mut Client, room: &str) {
+async fn until_cross_node(from: &mut TestClient, to: &mut TestClient, room: &str) {
     let deadline = Instant::now() + RECONNECT;
     for k in 0.. {
         assert!(
@@ -262,67 +260,59 @@ async fn until_cross_node(from: &mut Client, to: &mut Client, room: &str) {
             "cross-node delivery did not resume within {RECONNECT:?}"
         );
         let probe = format!("probe-{k}");
-        send_text(from, &format!("say {room} {probe}")).await;
-        assert_eq!(recv_text(from).await, probe, "local delivery");
-        if let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(200), {
-            use futures_util::StreamExt;
-            to.next()
-        })
-        .await
-        {
-            let text = m.into_text().unwrap().to_string();
-            assert!(text.starts_with("probe-"), "unexpected {text:?}");
+        from.send(format!("say {room} {probe}")).await;
+        assert_eq!(from.recv_text().await, probe, "local delivery");
+        if let Some(m) = to.recv_within(Duration::from_millis(200)).await {
+            assert!(
+                m.as_text().is_some_and(|t| t.starts_with("probe-")),
+                "unexpected {m:?}"
+            );
             break;
         }
     }
     // Later probes may still arrive (each at most once); nothing else may.
-    loop {
-        use futures_util::StreamExt;
-        match tokio::time::timeout(QUIET, to.next()).await {
-            Ok(Some(Ok(m))) => {
-                let text = m.into_text().unwrap().to_string();
-                assert!(text.starts_with("probe-"), "unexpected {text:?}");
-            }
-            Ok(other) => panic!("receiver broke: {other:?}"),
-            Err(_) => break,
-        }
+    while let Some(m) = to.recv_within(QUIET).await {
+        assert!(
+            m.as_text().is_some_and(|t| t.starts_with("probe-")),
+            "unexpected {m:?}"
+        );
     }
-    expect_silence(from, Duration::from_millis(10)).await;
+    from.expect_nothing(Duration::from_millis(10)).await;
 }
 
 /// The cross-node checks that must hold whenever Redis is up: room, room
 /// minus the sender, route and socket-id sends, each delivered exactly once
 /// on each node.
 async fn check_cross_node(
-    a1: &mut Client,
+    a1: &mut TestClient,
     a1_id: u64,
-    a2: &mut Client,
-    b1: &mut Client,
+    a2: &mut TestClient,
+    b1: &mut TestClient,
     b1_id: u64,
     tag: &str,
 ) {
     // Room: a1 (A) and b1 (B) are members; a2 (A) is not.
-    send_text(a1, &format!("say cheese brie-{tag}")).await;
-    assert_eq!(recv_text(a1).await, format!("brie-{tag}"));
-    assert_eq!(recv_text(b1).await, format!("brie-{tag}"));
+    a1.send(format!("say cheese brie-{tag}")).await;
+    assert_eq!(a1.recv_text().await, format!("brie-{tag}"));
+    assert_eq!(b1.recv_text().await, format!("brie-{tag}"));
     // Room minus the sender, from B.
-    send_text(b1, &format!("others cheese gouda-{tag}")).await;
-    assert_eq!(recv_text(a1).await, format!("gouda-{tag}"));
+    b1.send(format!("others cheese gouda-{tag}")).await;
+    assert_eq!(a1.recv_text().await, format!("gouda-{tag}"));
     // Route: every /chat connection on both nodes.
-    send_text(b1, &format!("route route-{tag}")).await;
-    assert_eq!(recv_text(a1).await, format!("route-{tag}"));
-    assert_eq!(recv_text(a2).await, format!("route-{tag}"));
-    assert_eq!(recv_text(b1).await, format!("route-{tag}"));
+    b1.send(format!("route route-{tag}")).await;
+    assert_eq!(a1.recv_text().await, format!("route-{tag}"));
+    assert_eq!(a2.recv_text().await, format!("route-{tag}"));
+    assert_eq!(b1.recv_text().await, format!("route-{tag}"));
     // Socket ids, both directions.
-    send_text(a2, &format!("to {b1_id} to-b-{tag}")).await;
-    assert_eq!(recv_text(b1).await, format!("to-b-{tag}"));
-    send_text(b1, &format!("to {a1_id} to-a-{tag}")).await;
-    assert_eq!(recv_text(a1).await, format!("to-a-{tag}"));
+    a2.send(format!("to {b1_id} to-b-{tag}")).await;
+    assert_eq!(b1.recv_text().await, format!("to-b-{tag}"));
+    b1.send(format!("to {a1_id} to-a-{tag}")).await;
+    assert_eq!(a1.recv_text().await, format!("to-a-{tag}"));
     // Nothing twice (the sender's node ignores its own echo from Redis),
     // nothing to non-members.
-    expect_silence(a1, QUIET).await;
-    expect_silence(a2, Duration::from_millis(10)).await;
-    expect_silence(b1, Duration::from_millis(10)).await;
+    a1.expect_nothing(QUIET).await;
+    a2.expect_nothing(Duration::from_millis(10)).await;
+    b1.expect_nothing(Duration::from_millis(10)).await;
 }
 
 // -------------------------------------------------------------------- tests
@@ -340,9 +330,9 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     let node_b = node(&url, "cheese-test-restart").await;
     wait_connected(&[&node_a, &node_b]).await;
 
-    let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
-    let (mut a2, _) = member(node_a.addr, None).await;
-    let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+    let (mut a1, a1_id) = member(&node_a, Some("cheese")).await;
+    let (mut a2, _) = member(&node_a, None).await;
+    let (mut b1, b1_id) = member(&node_b, Some("cheese")).await;
     check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "before").await;
     assert_eq!(logs.warn.load(Ordering::SeqCst), 0, "no outage yet");
     assert_eq!(node_a.backplane.dropped(), 0);
@@ -350,19 +340,19 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     // Redis dies: local delivery goes on, on both nodes.
     redis.kill();
     let killed = Instant::now();
-    send_text(&mut a1, "say cheese during").await;
-    assert_eq!(recv_text(&mut a1).await, "during");
+    a1.send("say cheese during").await;
+    assert_eq!(a1.recv_text().await, "during");
     for i in 0..20 {
-        send_text(&mut a1, &format!("say cheese outage-{i}")).await;
+        a1.send(format!("say cheese outage-{i}")).await;
     }
     for i in 0..20 {
-        assert_eq!(recv_text(&mut a1).await, format!("outage-{i}"));
+        assert_eq!(a1.recv_text().await, format!("outage-{i}"));
     }
-    send_text(&mut b1, "route local-b").await;
-    assert_eq!(recv_text(&mut b1).await, "local-b");
-    expect_silence(&mut b1, QUIET).await;
-    expect_silence(&mut a2, Duration::from_millis(10)).await;
-    expect_silence(&mut a1, Duration::from_millis(10)).await;
+    b1.send("route local-b").await;
+    assert_eq!(b1.recv_text().await, "local-b");
+    b1.expect_nothing(QUIET).await;
+    a2.expect_nothing(Duration::from_millis(10)).await;
+    a1.expect_nothing(Duration::from_millis(10)).await;
     // Let every connection (idle ones are pinged each second) notice.
     tokio::time::sleep_until(killed + Duration::from_millis(2500)).await;
     assert_eq!(
@@ -407,16 +397,16 @@ async fn nodes_start_without_redis_and_connect_when_it_appears() {
     let node_a = node(&url, "cheese-test-late").await;
     let node_b = node(&url, "cheese-test-late").await;
 
-    let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
-    let (mut a2, _) = member(node_a.addr, None).await;
-    let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+    let (mut a1, a1_id) = member(&node_a, Some("cheese")).await;
+    let (mut a2, _) = member(&node_a, None).await;
+    let (mut b1, b1_id) = member(&node_b, Some("cheese")).await;
     for i in 0..10 {
-        send_text(&mut a1, &format!("say cheese alone-{i}")).await;
-        assert_eq!(recv_text(&mut a1).await, format!("alone-{i}"));
+        a1.send(format!("say cheese alone-{i}")).await;
+        assert_eq!(a1.recv_text().await, format!("alone-{i}"));
     }
-    send_text(&mut b1, &format!("to {a1_id} unreachable")).await;
-    expect_silence(&mut b1, QUIET).await;
-    expect_silence(&mut a1, Duration::from_millis(10)).await;
+    b1.send(format!("to {a1_id} unreachable")).await;
+    b1.expect_nothing(QUIET).await;
+    a1.expect_nothing(Duration::from_millis(10)).await;
     assert!(!node_a.backplane.is_connected());
     assert_eq!(
         logs.warn.load(Ordering::SeqCst),
@@ -458,14 +448,14 @@ fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread() {
     runtime.block_on(async move {
         let _redis = RedisServer::start(port).await;
         let node_a = Node {
-            addr: start(app_a).await,
+            server: TestServer::start(app_a).await,
             backplane: backplane_a,
         };
         let node_b = node(&url, "cheese-test-thread").await;
         wait_connected(&[&node_a, &node_b]).await;
-        let (mut a1, a1_id) = member(node_a.addr, Some("cheese")).await;
-        let (mut a2, _) = member(node_a.addr, None).await;
-        let (mut b1, b1_id) = member(node_b.addr, Some("cheese")).await;
+        let (mut a1, a1_id) = member(&node_a, Some("cheese")).await;
+        let (mut a2, _) = member(&node_a, None).await;
+        let (mut b1, b1_id) = member(&node_b, Some("cheese")).await;
         check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "thread").await;
     });
 }

@@ -1,11 +1,15 @@
 //! Issue 5 on one node: route groups, rooms, sends by socket id, from a
 //! hook, a spawned task or a plain HTTP handler; one serialization per
 //! broadcast; slow receivers closed with 1013; nodes linked by a backplane.
+//!
+//! Every client is `cheese_api::testing`'s; the receiver that cannot keep up
+//! is one on a tiny socket (tests/common) that does not read.
 
 mod common;
 use common::*;
 
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use cheese_api::MemoryBackplane;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -68,56 +72,52 @@ fn app() -> App {
     App::empty().websocket::<Chat>().websocket::<Other>()
 }
 
-async fn command(ws: &mut Client, text: &str) {
-    send_text(ws, text).await;
-}
-
 /// Sends `id` and reads the answer.
-async fn id_of(ws: &mut Client) -> u64 {
-    command(ws, "id").await;
-    recv_text(ws).await.parse().unwrap()
+async fn id_of(client: &mut TestClient) -> u64 {
+    client.send("id").await;
+    client.recv_text().await.parse().unwrap()
 }
 
 #[tokio::test]
 async fn send_to_every_connection_of_a_route() {
-    let addr = start(app()).await;
-    let mut a = connect(addr, "/chat").await;
-    let mut b = connect(addr, "/chat").await;
-    let mut other = connect(addr, "/other").await;
+    let server = TestServer::start(app()).await;
+    let mut a = server.connect("/chat").await;
+    let mut b = server.connect("/chat").await;
+    let mut other = server.connect("/other").await;
     id_of(&mut b).await; // b is registered
-    command(&mut a, "route hello-route").await;
-    assert_eq!(recv_text(&mut a).await, "hello-route");
-    assert_eq!(recv_text(&mut b).await, "hello-route");
-    expect_silence(&mut other, QUIET).await;
-    expect_silence(&mut a, Duration::from_millis(10)).await;
+    a.send("route hello-route").await;
+    assert_eq!(a.recv_text().await, "hello-route");
+    assert_eq!(b.recv_text().await, "hello-route");
+    other.expect_nothing(QUIET).await;
+    a.expect_nothing(Duration::from_millis(10)).await;
 }
 
 #[tokio::test]
 async fn rooms_join_leave_size_and_left_on_disconnect() {
-    let addr = start(app()).await;
-    let mut a = connect(addr, "/chat").await;
-    let mut b = connect(addr, "/chat").await;
-    let mut c = connect(addr, "/chat").await;
-    command(&mut a, "join cheese").await;
-    command(&mut b, "join cheese").await;
-    command(&mut c, "size cheese").await;
-    assert_eq!(recv_text(&mut c).await, "2");
-    command(&mut c, "say cheese brie").await;
-    assert_eq!(recv_text(&mut a).await, "brie");
-    assert_eq!(recv_text(&mut b).await, "brie");
-    expect_silence(&mut c, QUIET).await; // not a member
-    command(&mut b, "leave cheese").await;
-    command(&mut a, "others cheese gouda").await; // a is the only member, and excluded
-    command(&mut c, "say cheese feta").await;
-    assert_eq!(recv_text(&mut a).await, "feta");
-    expect_silence(&mut a, QUIET).await;
-    expect_silence(&mut b, Duration::from_millis(10)).await;
+    let server = TestServer::start(app()).await;
+    let mut a = server.connect("/chat").await;
+    let mut b = server.connect("/chat").await;
+    let mut c = server.connect("/chat").await;
+    a.send("join cheese").await;
+    b.send("join cheese").await;
+    c.send("size cheese").await;
+    assert_eq!(c.recv_text().await, "2");
+    c.send("say cheese brie").await;
+    assert_eq!(a.recv_text().await, "brie");
+    assert_eq!(b.recv_text().await, "brie");
+    c.expect_nothing(QUIET).await; // not a member
+    b.send("leave cheese").await;
+    a.send("others cheese gouda").await; // a is the only member, and excluded
+    c.send("say cheese feta").await;
+    assert_eq!(a.recv_text().await, "feta");
+    a.expect_nothing(QUIET).await;
+    b.expect_nothing(Duration::from_millis(10)).await;
     // Disconnecting leaves every room.
-    a.close(None).await.unwrap();
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    a.close_without_code().await;
+    let deadline = tokio::time::Instant::now() + TestClient::DEFAULT_TIMEOUT;
     loop {
-        command(&mut c, "size cheese").await;
-        if recv_text(&mut c).await == "0" {
+        c.send("size cheese").await;
+        if c.recv_text().await == "0" {
             break;
         }
         assert!(
@@ -130,13 +130,13 @@ async fn rooms_join_leave_size_and_left_on_disconnect() {
 
 #[tokio::test]
 async fn send_to_given_socket_ids() {
-    let addr = start(app()).await;
-    let mut a = connect(addr, "/chat").await;
-    let mut b = connect(addr, "/chat").await;
+    let server = TestServer::start(app()).await;
+    let mut a = server.connect("/chat").await;
+    let mut b = server.connect("/chat").await;
     let b_id = id_of(&mut b).await;
-    command(&mut a, &format!("to {b_id} just-you")).await;
-    assert_eq!(recv_text(&mut b).await, "just-you");
-    expect_silence(&mut a, QUIET).await;
+    a.send(format!("to {b_id} just-you")).await;
+    assert_eq!(b.recv_text().await, "just-you");
+    a.expect_nothing(QUIET).await;
 }
 
 #[tokio::test]
@@ -156,20 +156,20 @@ async fn send_from_a_plain_http_handler_and_a_spawned_task() {
             ),
         );
     let hub = app.hub();
-    let addr = start(app).await;
-    let mut a = connect(addr, "/chat").await;
-    command(&mut a, "join news").await;
-    command(&mut a, "size news").await;
-    assert_eq!(recv_text(&mut a).await, "1");
+    let server = TestServer::start(app).await;
+    let mut a = server.connect("/chat").await;
+    a.send("join news").await;
+    a.send("size news").await;
+    assert_eq!(a.recv_text().await, "1");
     // HTTP handler.
-    let (status, delivered) = http_post(addr, "/notify/news", "extra extra").await;
-    assert_eq!((status, delivered.as_str()), (200, "1"));
-    assert_eq!(recv_text(&mut a).await, "extra extra");
+    let delivered = server.post("/notify/news", "extra extra").await;
+    assert_eq!((delivered.status, delivered.body.as_str()), (200, "1"));
+    assert_eq!(a.recv_text().await, "extra extra");
     // A spawned task holding the app's hub.
     tokio::spawn(async move { hub.to_room("news").send("from a task").unwrap() })
         .await
         .unwrap();
-    assert_eq!(recv_text(&mut a).await, "from a task");
+    assert_eq!(a.recv_text().await, "from a task");
 }
 
 static SERIALIZED: AtomicUsize = AtomicUsize::new(0);
@@ -187,18 +187,18 @@ impl serde::Serialize for Counted {
 async fn a_broadcast_is_serialized_once_and_json_goes_out_as_text() {
     let app = app();
     let hub = app.hub();
-    let addr = start(app).await;
+    let server = TestServer::start(app).await;
     let mut clients = Vec::new();
     for _ in 0..5 {
-        let mut ws = connect(addr, "/chat").await;
-        command(&mut ws, "join json").await;
-        clients.push(ws);
+        let mut client = server.connect("/chat").await;
+        client.send("join json").await;
+        clients.push(client);
     }
-    command(&mut clients[0], "size json").await;
-    assert_eq!(recv_text(&mut clients[0]).await, "5");
+    clients[0].send("size json").await;
+    assert_eq!(clients[0].recv_text().await, "5");
     assert_eq!(hub.to_room("json").send(Json(Counted)).unwrap(), 5);
-    for ws in &mut clients {
-        assert_eq!(recv(ws).await, WsMessage::text("\"counted\""));
+    for client in &mut clients {
+        assert_eq!(client.recv().await, Message::text("\"counted\""));
     }
     assert_eq!(SERIALIZED.load(Ordering::SeqCst), 1);
 }
@@ -218,18 +218,18 @@ impl Feed {
 async fn a_receiver_that_cannot_keep_up_is_closed_1013_and_does_not_slow_the_others() {
     let app = App::empty().websocket::<Feed>();
     let hub = app.hub();
-    let addr = start_with_buffers(app, 16 * 1024).await;
-    let mut fast = connect(addr, "/feed").await;
-    let mut slow = connect_with_buffers(addr, "/feed", 16 * 1024).await;
-    assert_eq!(recv_text(&mut fast).await, "joined");
-    assert_eq!(recv_text(&mut slow).await, "joined");
+    let server = start_with_buffers(app, 16 * 1024);
+    let mut fast = server.connect("/feed").await;
+    let mut slow = connect_with_buffers(&server, "/feed", 16 * 1024).await;
+    assert_eq!(fast.recv_text().await, "joined");
+    assert_eq!(slow.recv_text().await, "joined");
     const COUNT: usize = 2000;
     let payload = "x".repeat(1024);
     // The slow client reads nothing while 2 MiB are broadcast (its limit is
     // 16 × write_limit, at least 1 MiB); the fast one reads all.
     let reader = tokio::spawn(async move {
         for i in 0..COUNT {
-            let text = recv_text(&mut fast).await;
+            let text = fast.recv_text().await;
             assert_eq!(text.len(), 1024 + i.to_string().len() + 1, "message {i}");
         }
         fast
@@ -241,25 +241,24 @@ async fn a_receiver_that_cannot_keep_up_is_closed_1013_and_does_not_slow_the_oth
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
     }
-    let mut fast = tokio::time::timeout(TIMEOUT, reader)
+    let mut fast = tokio::time::timeout(TestClient::DEFAULT_TIMEOUT, reader)
         .await
         .expect("fast client kept up")
         .unwrap();
     assert_eq!(hub.slow_closes(), 1);
     // The slow one gets what fit in its queue, then 1013.
-    let mut got = 0;
-    loop {
-        match recv(&mut slow).await {
-            WsMessage::Text(_) => got += 1,
-            WsMessage::Close(Some(frame)) => {
-                assert_eq!(u16::from(frame.code), 1013);
-                break;
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-    assert!(got < COUNT, "slow client got everything ({got})");
-    expect_silence(&mut fast, QUIET).await;
+    let (got, _) = slow.recv_until_close(1013).await;
+    assert!(
+        got.iter().all(Message::is_text),
+        "{:?}",
+        got.iter().find(|m| !m.is_text())
+    );
+    assert!(
+        got.len() < COUNT,
+        "slow client got everything ({})",
+        got.len()
+    );
+    fast.expect_nothing(QUIET).await;
 }
 
 #[tokio::test]
@@ -269,23 +268,23 @@ async fn a_backplane_carries_room_sends_to_another_node() {
     let node_b = app().backplane(link);
     let (hub_a, hub_b) = (node_a.hub(), node_b.hub());
     assert_ne!(hub_a.node(), hub_b.node());
-    let addr_a = start(node_a).await;
-    let addr_b = start(node_b).await;
-    let mut on_a = connect(addr_a, "/chat").await;
-    let mut on_b = connect(addr_b, "/chat").await;
-    command(&mut on_a, "join lobby").await;
-    command(&mut on_b, "join lobby").await;
-    command(&mut on_b, "size lobby").await;
-    assert_eq!(recv_text(&mut on_b).await, "1"); // sizes are per node
-    command(&mut on_a, "say lobby across").await;
-    assert_eq!(recv_text(&mut on_a).await, "across");
-    assert_eq!(recv_text(&mut on_b).await, "across");
+    let server_a = TestServer::start(node_a).await;
+    let server_b = TestServer::start(node_b).await;
+    let mut on_a = server_a.connect("/chat").await;
+    let mut on_b = server_b.connect("/chat").await;
+    on_a.send("join lobby").await;
+    on_b.send("join lobby").await;
+    on_b.send("size lobby").await;
+    assert_eq!(on_b.recv_text().await, "1"); // sizes are per node
+    on_a.send("say lobby across").await;
+    assert_eq!(on_a.recv_text().await, "across");
+    assert_eq!(on_b.recv_text().await, "across");
     // By id across nodes, and no echo back to the sender's node.
     let a_id = id_of(&mut on_a).await;
     hub_b.to_sockets(&[a_id]).send("direct").unwrap();
-    assert_eq!(recv_text(&mut on_a).await, "direct");
-    expect_silence(&mut on_a, QUIET).await;
-    expect_silence(&mut on_b, Duration::from_millis(10)).await;
+    assert_eq!(on_a.recv_text().await, "direct");
+    on_a.expect_nothing(QUIET).await;
+    on_b.expect_nothing(Duration::from_millis(10)).await;
 }
 
 static LATE_JOINED: std::sync::OnceLock<Hub> = std::sync::OnceLock::new();
@@ -309,9 +308,9 @@ impl LateJoiner {
 /// room (it used to stay there for good).
 #[tokio::test]
 async fn joining_after_disconnect_leaves_no_dead_member() {
-    let addr = start(App::empty().websocket::<LateJoiner>()).await;
-    let ws = connect(addr, "/late").await;
-    drop(ws);
+    let server = TestServer::start(App::empty().websocket::<LateJoiner>()).await;
+    let client = server.connect("/late").await;
+    drop(client);
     tokio::time::sleep(Duration::from_millis(400)).await;
     let hub = LATE_JOINED.get().unwrap();
     assert_eq!(hub.room_size("late-room"), 0);

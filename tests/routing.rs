@@ -2,10 +2,8 @@
 //! 404/426, registration with `App::new` (inventory) and `App::empty()`,
 //! and dropping into an existing axum app.
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
+use cheese_api::testing::TestServer;
 
 #[derive(Default)]
 struct ById;
@@ -92,60 +90,58 @@ fn app() -> App {
         .websocket::<Slug>()
 }
 
-async fn greeting(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut ws = connect(addr, path).await;
-    recv_text(&mut ws).await
+async fn greeting(server: &TestServer, path: &str) -> String {
+    server.connect(path).await.recv_text().await
+}
+
+/// The status the app refuses a handshake to `path` with.
+async fn refusal(server: &TestServer, path: &str) -> u16 {
+    server.connect_expect_refused(path).await.status
 }
 
 #[tokio::test]
 async fn typed_segments_pick_the_most_specific_route() {
-    let addr = start(app()).await;
-    assert_eq!(greeting(addr, "/item/42").await, "int 42");
-    assert_eq!(greeting(addr, "/item/-3").await, "int -3");
-    assert_eq!(greeting(addr, "/item/4.5").await, "float 4.5");
-    assert_eq!(greeting(addr, "/item/cheddar").await, "str cheddar");
+    let server = TestServer::start(app()).await;
+    assert_eq!(greeting(&server, "/item/42").await, "int 42");
+    assert_eq!(greeting(&server, "/item/-3").await, "int -3");
+    assert_eq!(greeting(&server, "/item/4.5").await, "float 4.5");
+    assert_eq!(greeting(&server, "/item/cheddar").await, "str cheddar");
     assert_eq!(
-        greeting(addr, "/item/67e55044-10b1-426f-9247-bb680e5fe0c8").await,
+        greeting(&server, "/item/67e55044-10b1-426f-9247-bb680e5fe0c8").await,
         "uuid 67e55044-10b1-426f-9247-bb680e5fe0c8"
     );
-    assert_eq!(greeting(addr, "/page/aged-gouda").await, "slug aged-gouda");
+    assert_eq!(
+        greeting(&server, "/page/aged-gouda").await,
+        "slug aged-gouda"
+    );
 }
 
 #[tokio::test]
 async fn a_segment_that_does_not_fit_its_type_is_404() {
-    let addr = start(app()).await;
-    assert_eq!(
-        connect_with(addr, "/only/abc/tail", &[]).await.err(),
-        Some(404)
-    );
-    assert_eq!(
-        connect_with(addr, "/page/Not_A_Slug", &[]).await.err(),
-        Some(404)
-    );
+    let server = TestServer::start(app()).await;
+    assert_eq!(refusal(&server, "/only/abc/tail").await, 404);
+    assert_eq!(refusal(&server, "/page/Not_A_Slug").await, 404);
     // Fits `int` but not the parameter's type (u8): also 404.
-    assert_eq!(
-        connect_with(addr, "/only/300/tail", &[]).await.err(),
-        Some(404)
-    );
-    assert_eq!(greeting(addr, "/only/200/tail").await, "u8 200");
-    assert_eq!(connect_with(addr, "/nowhere", &[]).await.err(), Some(404));
-    assert_eq!(connect_with(addr, "/item/1/2", &[]).await.err(), Some(404));
+    assert_eq!(refusal(&server, "/only/300/tail").await, 404);
+    assert_eq!(greeting(&server, "/only/200/tail").await, "u8 200");
+    assert_eq!(refusal(&server, "/nowhere").await, 404);
+    assert_eq!(refusal(&server, "/item/1/2").await, 404);
 }
 
 #[tokio::test]
 async fn trailing_slash_matches() {
-    let addr = start(app()).await;
-    assert_eq!(greeting(addr, "/chat/").await, "chat");
-    assert_eq!(greeting(addr, "/item/7/").await, "int 7");
+    let server = TestServer::start(app()).await;
+    assert_eq!(greeting(&server, "/chat/").await, "chat");
+    assert_eq!(greeting(&server, "/item/7/").await, "int 7");
 }
 
 #[tokio::test]
 async fn plain_http_on_a_websocket_route_is_426_not_a_hang() {
-    let addr = start(app()).await;
-    let (status, body) = http_get(addr, "/chat").await;
-    assert_eq!(status, 426);
-    assert!(body.contains("WebSocket route"), "{body}");
-    assert_eq!(http_get(addr, "/nowhere").await.0, 404);
+    let server = TestServer::start(app()).await;
+    let response = server.get("/chat").await;
+    assert_eq!(response.status, 426);
+    assert!(response.body.contains("WebSocket route"), "{response:?}");
+    assert_eq!(server.get("/nowhere").await.status, 404);
 }
 
 #[tokio::test]
@@ -165,8 +161,8 @@ async fn app_new_serves_every_registered_handler() {
             "/page/<slug:slug>"
         ]
     );
-    let addr = start(app.pattern("slug", |_| true)).await;
-    assert_eq!(greeting(addr, "/item/9").await, "int 9");
+    let server = TestServer::start(app.pattern("slug", |_| true)).await;
+    assert_eq!(greeting(&server, "/item/9").await, "int 9");
 }
 
 #[tokio::test]
@@ -176,16 +172,16 @@ async fn router_drops_into_an_axum_app_and_merge_serves_http_routes() {
     let router = axum::Router::new()
         .route("/health", get(|| async { "ok" }))
         .merge(App::empty().websocket::<Chat>().router());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    assert_eq!(http_get(addr, "/health").await, (200, "ok".to_owned()));
-    assert_eq!(greeting(addr, "/chat").await, "chat");
+    let server = TestServer::start_router(router).await; // served by axum::serve
+    let health = server.get("/health").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    assert_eq!(greeting(&server, "/chat").await, "chat");
     // 2. app.merge(router): HTTP routes served beside by App::serve.
     let app = App::empty()
         .websocket::<Chat>()
         .merge(axum::Router::new().route("/hi", get(|| async { "hello" })));
-    let addr = start(app).await;
-    assert_eq!(http_get(addr, "/hi").await, (200, "hello".to_owned()));
-    assert_eq!(greeting(addr, "/chat").await, "chat");
+    let server = TestServer::start(app).await;
+    let hi = server.get("/hi").await;
+    assert_eq!((hi.status, hi.body.as_str()), (200, "hello"));
+    assert_eq!(greeting(&server, "/chat").await, "chat");
 }

@@ -1,12 +1,9 @@
 //! Issue 6: what the app refuses before the upgrade (origins, connection
 //! caps, oversized headers) and where the client's address comes from.
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[derive(Default)]
 struct Who;
@@ -40,18 +37,19 @@ async fn origin_allow_list_refuses_cross_site_upgrades_with_403() {
         .websocket::<Who>()
         .allowed_origins(["https://cheese.example", "https://*.cheese.example"])
         .route_allowed_origins::<Open, _, _>(["http://127.0.0.1:3000"]);
-    let addr = start(app).await;
-    let origin = |o: &'static str| [("origin", o)];
+    let server = TestServer::start(app).await;
+    let from = |path: &str, origin: &str| server.request(path).header("origin", origin);
     // App-wide list: exact and wildcard subdomains, any case, trailing slash.
     for ok in [
         "https://cheese.example",
         "https://chat.cheese.example",
         "HTTPS://Chat.Cheese.Example/",
     ] {
-        let mut ws = connect_with(addr, "/who", &origin(ok))
+        let mut client = from("/who", ok)
+            .connect()
             .await
-            .unwrap_or_else(|s| panic!("{ok}: {s}"));
-        recv_text(&mut ws).await;
+            .unwrap_or_else(|refused| panic!("{ok}: {refused}"));
+        client.recv_text().await;
     }
     for bad in [
         "https://evil.example",
@@ -59,26 +57,21 @@ async fn origin_allow_list_refuses_cross_site_upgrades_with_403() {
         "http://cheese.example",
         "null",
     ] {
-        assert_eq!(
-            connect_with(addr, "/who", &origin(bad)).await.err(),
-            Some(403),
-            "{bad}"
-        );
+        let refused = from("/who", bad).connect_expect_refused().await;
+        assert_eq!(refused.status, 403, "{bad}");
     }
     // No Origin header: not a browser page, allowed.
-    let mut ws = connect(addr, "/who").await;
-    recv_text(&mut ws).await;
+    server.connect("/who").await.recv_text().await;
     // The route's own list replaces the app's.
-    assert_eq!(
-        connect_with(addr, "/open", &origin("https://cheese.example"))
-            .await
-            .err(),
-        Some(403)
-    );
-    let mut ws = connect_with(addr, "/open", &origin("http://127.0.0.1:3000"))
+    let refused = from("/open", "https://cheese.example")
+        .connect_expect_refused()
+        .await;
+    assert_eq!(refused.status, 403);
+    let mut client = from("/open", "http://127.0.0.1:3000")
+        .connect()
         .await
         .unwrap();
-    assert_eq!(recv_text(&mut ws).await, "in");
+    assert_eq!(client.recv_text().await, "in");
 }
 
 #[tokio::test]
@@ -88,29 +81,29 @@ async fn connection_caps_answer_503_over_the_cap_and_free_up_on_disconnect() {
         .websocket::<Open>()
         .max_connections(3)
         .route_max_connections::<Open>(1);
-    let addr = start(app).await;
-    let mut first_open = connect(addr, "/open").await;
-    assert_eq!(recv_text(&mut first_open).await, "in");
+    let server = TestServer::start(app).await;
+    let mut first_open = server.connect("/open").await;
+    assert_eq!(first_open.recv_text().await, "in");
     // Route cap: 1.
-    assert_eq!(connect_with(addr, "/open", &[]).await.err(), Some(503));
+    assert_eq!(server.connect_expect_refused("/open").await.status, 503);
     // App cap: 3 in all.
-    let mut a = connect(addr, "/who").await;
-    recv_text(&mut a).await;
-    let mut b = connect(addr, "/who").await;
-    recv_text(&mut b).await;
-    assert_eq!(connect_with(addr, "/who", &[]).await.err(), Some(503));
+    let mut a = server.connect("/who").await;
+    a.recv_text().await;
+    let mut b = server.connect("/who").await;
+    b.recv_text().await;
+    assert_eq!(server.connect_expect_refused("/who").await.status, 503);
     // The open connections were not disturbed.
-    expect_silence(&mut a, Duration::from_millis(50)).await;
+    a.expect_nothing(Duration::from_millis(50)).await;
     // A disconnect frees a slot (once the server has seen it).
     drop(b);
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let deadline = tokio::time::Instant::now() + TestClient::DEFAULT_TIMEOUT;
     loop {
-        match connect_with(addr, "/who", &[]).await {
-            Ok(mut ws) => {
-                recv_text(&mut ws).await;
+        match server.request("/who").connect().await {
+            Ok(mut client) => {
+                client.recv_text().await;
                 break;
             }
-            Err(503) => {
+            Err(refused) if refused.status == 503 => {
                 assert!(tokio::time::Instant::now() < deadline, "slot never freed");
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -119,40 +112,22 @@ async fn connection_caps_answer_503_over_the_cap_and_free_up_on_disconnect() {
     }
 }
 
-async fn raw_status(addr: std::net::SocketAddr, request: String) -> u16 {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = vec![0u8; 1024];
-    let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = String::from_utf8_lossy(&buf[..n]);
-    head.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("{head}"))
-}
-
-fn upgrade_with(extra: &str) -> String {
-    format!(
-        "GET /open HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
-         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n{extra}\r\n"
-    )
-}
-
 #[tokio::test]
 async fn request_headers_are_capped_before_the_upgrade() {
     let app = App::empty()
         .websocket::<Open>()
         .max_headers(20)
         .max_header_bytes(8192);
-    let addr = start(app).await;
-    assert_eq!(raw_status(addr, upgrade_with("")).await, 101);
-    let many: String = (0..30).map(|i| format!("X-H{i}: v\r\n")).collect();
-    assert_eq!(raw_status(addr, upgrade_with(&many)).await, 431);
-    let big = format!("X-Big: {}\r\n", "a".repeat(10_000));
-    assert_eq!(raw_status(addr, upgrade_with(&big)).await, 431);
+    let server = TestServer::start(app).await;
+    // The handshake's own 5 headers (Host, Connection, Upgrade, the version
+    // and the key) fit.
+    server.connect("/open").await;
+    let many = (0..30).fold(server.request("/open"), |request, i| {
+        request.header(format!("X-H{i}"), "v")
+    });
+    assert_eq!(many.connect_expect_refused().await.status, 431);
+    let big = server.request("/open").header("X-Big", "a".repeat(10_000));
+    assert_eq!(big.connect_expect_refused().await.status, 431);
 }
 
 #[tokio::test]
@@ -161,14 +136,25 @@ async fn proxy_headers_count_only_when_trusted() {
         ("x-forwarded-for", "203.0.113.7, 10.0.0.1"),
         ("x-forwarded-proto", "https"),
     ];
-    let plain = start(App::empty().websocket::<Who>()).await;
-    let mut ws = connect_with(plain, "/who", &headers).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "Some(127.0.0.1) ws");
-    let trusting = start(App::empty().websocket::<Who>().trust_proxy_headers(true)).await;
-    let mut ws = connect_with(trusting, "/who", &headers).await.unwrap();
-    assert_eq!(recv_text(&mut ws).await, "Some(203.0.113.7) wss");
-    let mut ws = connect_with(trusting, "/who", &[("x-real-ip", "198.51.100.2")])
+    let forwarded = |server: &TestServer| {
+        headers
+            .iter()
+            .fold(server.request("/who"), |request, (name, value)| {
+                request.header(name, value)
+            })
+    };
+    let plain = TestServer::start(App::empty().websocket::<Who>()).await;
+    let mut client = forwarded(&plain).connect().await.unwrap();
+    assert_eq!(client.recv_text().await, "Some(127.0.0.1) ws");
+    let trusting =
+        TestServer::start(App::empty().websocket::<Who>().trust_proxy_headers(true)).await;
+    let mut client = forwarded(&trusting).connect().await.unwrap();
+    assert_eq!(client.recv_text().await, "Some(203.0.113.7) wss");
+    let mut client = trusting
+        .request("/who")
+        .header("x-real-ip", "198.51.100.2")
+        .connect()
         .await
         .unwrap();
-    assert_eq!(recv_text(&mut ws).await, "Some(198.51.100.2) ws");
+    assert_eq!(client.recv_text().await, "Some(198.51.100.2) ws");
 }

@@ -3,10 +3,8 @@
 //! One test in its own binary, since the signal goes to the whole process.
 #![cfg(unix)]
 
-mod common;
-use common::*;
-
 use cheese_api::prelude::*;
+use cheese_api::testing::{TestClient, TestServer};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static GONE: AtomicUsize = AtomicUsize::new(0);
@@ -26,27 +24,27 @@ impl Held {
 
 #[tokio::test]
 async fn sigterm_closes_every_connection_with_1001_and_serve_returns_ok() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = tokio::spawn(App::empty().websocket::<Held>().serve(listener));
+    // TestServer serves with App::serve, which listens for the signals.
+    let server = TestServer::start(App::empty().websocket::<Held>()).await;
     let mut clients = Vec::new();
     for _ in 0..3 {
-        let mut ws = connect(addr, "/held").await;
-        assert_eq!(recv_text(&mut ws).await, "ready");
-        clients.push(ws);
+        let mut client = server.connect("/held").await;
+        assert_eq!(client.recv_text().await, "ready");
+        clients.push(client);
     }
     let status = std::process::Command::new("kill")
         .args(["-TERM", &std::process::id().to_string()])
         .status()
         .expect("kill(1) runs");
     assert!(status.success());
-    for ws in &mut clients {
-        expect_close(ws, 1001).await;
+    for client in clients {
+        assert_eq!(client.expect_close(1001).await, "server shutting down");
     }
-    let result = tokio::time::timeout(TIMEOUT, server)
+    // The signal already ended serve's accept loop (the 1001s say so), so
+    // `shutdown` only waits for serve to return, and panics unless it
+    // returned Ok.
+    tokio::time::timeout(TestClient::DEFAULT_TIMEOUT, server.shutdown())
         .await
-        .expect("serve returned")
-        .unwrap();
-    assert!(result.is_ok(), "{result:?}");
+        .expect("serve returned");
     assert_eq!(GONE.load(Ordering::SeqCst), 3);
 }

@@ -1,12 +1,17 @@
 //! DESIGN §4: `cheese_api::testing`, the test client, tested the way a user
 //! would test an app with it: every method against small apps (an echo that
 //! greets, a handshake hook that refuses with 401, a subprotocol hook, a JSON
-//! route), including the panics that fail a test instead of hanging it.
+//! route, plain HTTP routes), including the panics that fail a test instead
+//! of hanging it.
+//!
+//! Over 500 lines on purpose: one promise (the shipped test client), one
+//! test per public method and one per panic message, against one shared app.
 
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
 use cheese_api::prelude::*;
-use cheese_api::testing::{Refused, TestClient, TestServer};
+use cheese_api::testing::{Refused, TestClient, TestResponse, TestServer};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -133,6 +138,36 @@ impl Room {
     }
 }
 
+/// Tells the client its own address as the app saw it; echoes; pings every
+/// 0.1 s.
+#[derive(Default)]
+struct Whoami;
+
+#[websocket("/whoami", ping_interval = 0.1)]
+impl Whoami {
+    async fn connection(&mut self, request: &Request) {
+        let _ = self.send(format!("{:?}", request.client())).await;
+    }
+    async fn message(&mut self, message: Message) {
+        let _ = self.send(message).await;
+    }
+}
+
+/// Sends the numbers it is given as a message, one message each, then closes
+/// with 4000.
+#[derive(Default)]
+struct Countdown;
+
+#[websocket("/countdown")]
+impl Countdown {
+    async fn message(&mut self, message: String) {
+        for n in message.split(' ') {
+            let _ = self.send(n.to_owned()).await;
+        }
+        let _ = self.close(4000, "liftoff").await;
+    }
+}
+
 /// Takes messages up to 1000 bytes; ends a slow close after 0.5 s.
 #[derive(Default)]
 struct Small;
@@ -152,6 +187,16 @@ fn app() -> App {
         .websocket::<Adder>()
         .websocket::<Room>()
         .websocket::<Small>()
+        .websocket::<Whoami>()
+        .websocket::<Countdown>()
+        .merge(
+            axum::Router::new()
+                .route("/health", get(|| async { "ok" }))
+                .route(
+                    "/shout",
+                    post(|body: String| async move { body.to_uppercase() }),
+                ),
+        )
 }
 
 #[tokio::test]
@@ -430,6 +475,127 @@ async fn with_timeout_sets_every_wait() {
     assert!(started.elapsed() < Duration::from_secs(2));
 }
 
+#[tokio::test]
+async fn get_and_post_reach_the_plain_http_routes() {
+    let server = TestServer::start(app()).await;
+    let health: TestResponse = server.get("/health").await;
+    assert_eq!((health.status, health.body.as_str()), (200, "ok"));
+    assert_eq!(health.headers["content-length"], "2");
+    let shout = server.post("/shout", "comté").await;
+    assert_eq!((shout.status, shout.body.as_str()), (200, "COMTÉ"));
+    assert_eq!(server.post("/shout", b"").await.body, "");
+    // Not found, and a WebSocket route asked for without an upgrade.
+    assert_eq!(server.get("/nowhere").await.status, 404);
+    let plain = server.get("/").await;
+    assert_eq!(plain.status, 426);
+    assert!(plain.body.contains("WebSocket route"), "{}", plain.body);
+}
+
+#[tokio::test]
+async fn start_router_serves_an_axum_app_that_holds_the_router() {
+    let router = axum::Router::new()
+        .route("/status", get(|| async { "serving" }))
+        .merge(app().router());
+    let server = TestServer::start_router(router).await;
+    assert_eq!(server.get("/status").await.body, "serving");
+    assert_eq!(server.get("/health").await.body, "ok"); // the App's own route
+    let mut client = server.connect("/").await;
+    assert_eq!(client.recv_text().await, "这里是CheeseAPI！");
+    client.close(1000, "done").await;
+    let addr = server.addr();
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("axum's graceful shutdown returns");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+}
+
+/// As documented: axum's graceful shutdown leaves upgraded connections
+/// alone (only `App::serve` closes them with 1001).
+#[tokio::test]
+async fn start_router_shutdown_does_not_close_websockets() {
+    let server = TestServer::start_router(app().router()).await;
+    let mut client = server.connect("/").await;
+    assert_eq!(client.recv_text().await, "这里是CheeseAPI！");
+    tokio::time::timeout(Duration::from_secs(5), server.shutdown())
+        .await
+        .expect("shutdown returns with a WebSocket open");
+    client.send("still open").await;
+    assert_eq!(client.recv_text().await, "still open");
+}
+
+#[tokio::test]
+async fn start_on_and_connect_on_use_the_tests_own_sockets() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bound = listener.local_addr().unwrap();
+    let server = TestServer::start_on(app(), listener);
+    assert_eq!(server.addr(), bound);
+    let stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+    let local = stream.local_addr().unwrap();
+    let mut client = server.request("/whoami").connect_on(stream).await.unwrap();
+    // The app saw the connection from the stream the test opened.
+    assert_eq!(client.recv_text().await, format!("Some({local})"));
+    let stream = tokio::net::TcpStream::connect(bound).await.unwrap();
+    let refused = server
+        .request("/vault")
+        .connect_on(stream)
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status, 401);
+}
+
+#[tokio::test]
+async fn pings_are_answered_counted_and_never_received() {
+    let server = TestServer::start(app()).await;
+    let mut client = server.connect("/whoami").await;
+    client.recv_text().await;
+    assert_eq!(client.pings(), 0);
+    // A ping every 0.1 s, answered: the connection stays open.
+    client.expect_nothing(Duration::from_millis(550)).await;
+    assert!(client.pings() >= 3, "{} pings in 0.55 s", client.pings());
+    client.send("still open").await;
+    assert_eq!(client.recv_text().await, "still open");
+}
+
+#[tokio::test]
+async fn recv_within_waits_at_most_the_given_time() {
+    let server = TestServer::start(app()).await;
+    let mut client = server.connect("/").await;
+    assert_eq!(
+        client.recv_within(Duration::from_secs(5)).await,
+        Some(Message::text("这里是CheeseAPI！"))
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(client.recv_within(Duration::from_millis(200)).await, None);
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    client.send("raclette").await;
+    let echo = client.recv_within(Duration::from_secs(5)).await;
+    assert_eq!(echo, Some(Message::text("raclette")));
+}
+
+#[tokio::test]
+async fn recv_until_close_returns_the_messages_before_the_close() {
+    let server = TestServer::start(app()).await;
+    let mut client = server.connect("/countdown").await;
+    client.send("3 2 1").await;
+    let (messages, reason) = client.recv_until_close(4000).await;
+    assert_eq!(messages, ["3", "2", "1"]);
+    assert_eq!(reason, "liftoff");
+}
+
+#[tokio::test]
+async fn close_without_code_reaches_the_app_as_1005() {
+    let app = app();
+    let hub = app.hub();
+    let server = TestServer::start(app).await;
+    let mut client = server.connect("/").await;
+    client.recv().await;
+    client.close_without_code().await;
+    server.shutdown().await;
+    let stats = hub.stats();
+    assert_eq!(stats.closes_by_code.get(&1005), Some(&1), "{stats:?}");
+    assert_eq!(stats.closes_by_code.len(), 1, "{stats:?}");
+}
+
 // The panics say what was expected and what came instead.
 
 #[tokio::test]
@@ -506,4 +672,27 @@ async fn expect_nothing_panics_on_a_message() {
     client.recv().await;
     client.send("echo").await;
     client.expect_nothing(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "recv_within on /: expected a message or nothing, got close 1000 \"bye\""
+)]
+async fn recv_within_panics_on_a_close() {
+    let server = TestServer::start(app()).await;
+    let mut client = server.connect("/").await;
+    client.recv().await;
+    client.send("over").await;
+    client.recv_within(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+#[should_panic(
+    expected = "recv_until_close on /countdown: expected close 1000, got close 4000 \"liftoff\""
+)]
+async fn recv_until_close_panics_on_another_code() {
+    let server = TestServer::start(app()).await;
+    let mut client = server.connect("/countdown").await;
+    client.send("1").await;
+    client.recv_until_close(1000).await;
 }
