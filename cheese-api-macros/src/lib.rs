@@ -2,91 +2,47 @@
 //! Use it through `cheese_api::websocket`; this crate only parses, checks and
 //! generates code, and every runtime behaviour lives in `cheese_api`.
 //!
+//! The attribute goes through three steps over a typed model of the impl
+//! block ([`model`]): [`parse`] reads the tokens, collecting every error on
+//! the token that is wrong; [`check`] checks the hooks' parameters against
+//! the route; [`expand`] generates the trait impls. The route is parsed with
+//! the runtime's own grammar, the `cheese-api-route` crate ([`route`] draws
+//! its errors inside the string).
+//!
 //! Set `CHEESE_API_DEBUG=1` while building to print each expansion.
 
+mod check;
 mod expand;
-mod hooks;
+mod glue;
+mod hint;
 mod limits;
-mod pattern;
+mod model;
+mod parse;
+mod route;
 
 use proc_macro::TokenStream;
-use syn::parse::{Parse, ParseStream};
-use syn::{Expr, Ident, ItemImpl, LitStr, Token};
 
-struct Args {
-    route: LitStr,
-    limits: Vec<(Ident, Expr)>,
-}
-
-impl Parse for Args {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let route: LitStr = input.parse().map_err(|e| {
-            syn::Error::new(
-                e.span(),
-                "expected the route first, as a string: #[websocket(\"/room/<name:str>\")]",
-            )
-        })?;
-        let mut limits = Vec::new();
-        while !input.is_empty() {
-            input.parse::<Token![,]>()?;
-            if input.is_empty() {
-                break;
-            }
-            let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
-            input.parse::<Token![=]>().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    format!("expected `=` after `{key}`: write `{key} = value`"),
-                )
-            })?;
-            limits.push((key, input.parse()?));
-        }
-        Ok(Args { route, limits })
-    }
-}
-
-/// Turns an impl block into a WebSocket handler served at the route; see the
-/// `cheese_api` crate for hooks, parameters and limits.
+/// DOCS
 #[proc_macro_attribute]
 pub fn websocket(attr: TokenStream, item: TokenStream) -> TokenStream {
-    let item2: proc_macro2::TokenStream = item.clone().into();
-    let out = match (syn::parse::<Args>(attr), syn::parse::<ItemImpl>(item)) {
-        (Err(e), _) => with_item(item2, vec![e]),
-        (_, Err(e)) => with_item(
-            item2,
-            vec![syn::Error::new(
-                e.span(),
-                "#[websocket(\"/path\")] goes on an impl block: `impl MyWebsocket { ... }`",
-            )],
-        ),
-        (Ok(args), Ok(item)) => {
-            let mut errors = Vec::new();
-            let (path, route_error) = pattern::parse(&args.route);
-            let route_ok = route_error.is_none();
-            errors.extend(route_error);
-            let mut limits = limits::Limits::default();
-            for (key, value) in args.limits {
-                if let Err(e) = limits.add(key, value) {
-                    errors.push(e);
-                }
-            }
-            let hooks = hooks::parse(&item, &args.route, &path, route_ok, &mut errors);
-            if errors.is_empty() {
-                expand::expand(&item, &args.route, limits.expand(), &hooks, &path)
-            } else {
-                with_item(quote::quote!(#item), errors)
-            }
-        }
-    };
+    let out = websocket_impl(attr.into(), item.into());
     if std::env::var_os("CHEESE_API_DEBUG").is_some() {
         eprintln!("{out}");
     }
     out.into()
 }
 
-/// The user's item unchanged plus every error, so the rest of the code still
-/// type-checks and the IDE keeps working.
-fn with_item(item: proc_macro2::TokenStream, errors: Vec<syn::Error>) -> proc_macro2::TokenStream {
-    let errors = errors.into_iter().map(|e| e.to_compile_error());
-    quote::quote!(#item #(#errors)*)
+/// Parse, check, expand; errors are collected all the way and emitted
+/// beside the generated code.
+fn websocket_impl(
+    attr: proc_macro2::TokenStream,
+    item: proc_macro2::TokenStream,
+) -> proc_macro2::TokenStream {
+    let mut errors = Vec::new();
+    let attribute = parse::attribute(attr, &mut errors);
+    let Some(mut handler) = parse::handler(item.clone(), &mut errors) else {
+        return expand::item_only(item, &errors);
+    };
+    check::check(&attribute, &mut handler, &mut errors);
+    expand::expand(&attribute, handler, &errors)
 }

@@ -8,6 +8,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{Expr, Ident, Lit};
 
+use crate::hint::did_you_mean;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     /// Seconds, integer or float; `None` allowed.
@@ -48,10 +50,19 @@ fn key_list() -> String {
         .join(", ")
 }
 
+/// What `None` means for a timeout: the `websockets` library's meaning,
+/// which for `close_timeout` is not "disabled" but 10 seconds.
+fn none_means(name: &str) -> &'static str {
+    match name {
+        "close_timeout" => "`None` for 10 seconds (the default)",
+        _ => "`None` to disable it",
+    }
+}
+
 /// What a key takes, for messages: "a whole number of bytes, like ...".
 fn expected(name: &str, kind: Kind) -> String {
     match (name, kind) {
-        (_, Kind::Timeout) => "seconds, like `10` or `0.5`, or `None` to disable it".to_owned(),
+        (_, Kind::Timeout) => format!("seconds, like `10` or `0.5`, or {}", none_means(name)),
         ("max_queue", _) => {
             "a whole number of messages, like `32`, or `None` for no limit".to_owned()
         }
@@ -163,43 +174,12 @@ fn is_none(expr: &Expr) -> bool {
     matches!(expr, Expr::Path(p) if p.path.is_ident("None"))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
-/// The closest of `candidates` to `name`, if one is close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let trimmed = name.trim_start_matches("on_").trim_end_matches("_hook");
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(trimmed, c).min(edit_distance(name, c)), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
-
 impl Limits {
     /// Checks and records `key = value`.
     pub fn add(&mut self, key: Ident, value: Expr) -> Result<(), syn::Error> {
         let name = key.to_string();
         let Some(&(_, kind)) = KEYS.iter().find(|(k, _)| *k == name) else {
-            let hint = match closest(&name, KEYS.iter().map(|(k, _)| *k)) {
-                Some(c) => format!(": did you mean `{c}`?"),
-                None => String::new(),
-            };
+            let hint = did_you_mean(&name, KEYS.iter().map(|(k, _)| *k));
             return Err(syn::Error::new(
                 key.span(),
                 format!(
@@ -208,16 +188,11 @@ impl Limits {
                 ),
             ));
         };
-        if let Some((first, _)) = self.given.iter().find(|(k, _)| *k == key) {
-            let mut e = syn::Error::new(
+        if self.given.iter().any(|(k, _)| *k == key) {
+            return Err(syn::Error::new(
                 key.span(),
                 format!("`{name}` is given twice: keep one of them"),
-            );
-            e.combine(syn::Error::new(
-                first.span(),
-                format!("`{name}` is first given here"),
             ));
-            return Err(e);
         }
         let value = if is_none(&value) {
             if kind == Kind::Size {
@@ -245,7 +220,10 @@ impl Limits {
             if secs > 1e9 {
                 return Err(bad(
                     &value,
-                    format!("`{name}` is too long: use `None` to disable it"),
+                    format!(
+                        "`{name}` is too long: give at most 1e9 seconds, or {}",
+                        none_means(&name)
+                    ),
                 ));
             }
             Value::Nanos((secs * 1e9).round() as u64)
@@ -276,14 +254,15 @@ impl Limits {
         Ok(())
     }
 
-    /// `::cheese_api::Limits { .. }` with the given keys over the defaults.
-    pub fn expand(&self) -> TokenStream {
+    /// `::cheese_api::Limits { .. }` with the given keys over the defaults;
+    /// `krate` is the path of cheese-api.
+    pub fn expand(&self, krate: &syn::Path) -> TokenStream {
         let fields = self.given.iter().map(|(key, value)| {
             let kind = KEYS.iter().find(|(k, _)| key == k).map(|(_, k)| *k);
             let value = match (value, kind) {
                 (Value::None, _) => quote!(::core::option::Option::None),
                 (Value::Nanos(n), _) => {
-                    quote!(::core::option::Option::Some(::cheese_api::__private::Duration::from_nanos(#n)))
+                    quote!(::core::option::Option::Some(#krate::__private::Duration::from_nanos(#n)))
                 }
                 (Value::Size(n), Some(Kind::Size)) => {
                     let n = *n as usize;
@@ -297,6 +276,6 @@ impl Limits {
             let key = Ident::new(&key.to_string(), Span::call_site());
             quote!(#key: #value,)
         });
-        quote!(::cheese_api::Limits { #(#fields)* ..::cheese_api::Limits::DEFAULT })
+        quote!(#krate::Limits { #(#fields)* ..#krate::Limits::DEFAULT })
     }
 }

@@ -48,7 +48,7 @@
 //! assert_eq!(errors[0].message, "a parameter must be a whole segment, with no text around it: write \"/a/<b>/c/<id>/<id:int>\"");
 //! assert_eq!(errors[0].range, 1..6);
 //! assert_eq!(errors[1].message, "parameter `id` appears twice: give each one its own name");
-//! assert_eq!((errors[1].range.clone(), errors[1].also.clone()), (12..20, vec![7..11]));
+//! assert_eq!((errors[1].range.clone(), errors[1].also.clone()), (12..20, Some(7..11)));
 //! ```
 
 mod matching;
@@ -161,8 +161,8 @@ pub struct PatternError {
     /// The bytes of the pattern the error is about.
     pub range: Range<usize>,
     /// Other bytes it is about, before `range`: where a parameter given twice
-    /// is first given. Empty for most errors.
-    pub also: Vec<Range<usize>>,
+    /// is first given. `None` for other errors.
+    pub also: Option<Range<usize>>,
 }
 
 impl PatternError {
@@ -175,7 +175,7 @@ impl PatternError {
     /// assert_eq!(e.ranges(), vec![1..5, 6..14]);
     /// ```
     pub fn ranges(&self) -> Vec<Range<usize>> {
-        let mut all = self.also.clone();
+        let mut all: Vec<_> = self.also.iter().cloned().collect();
         all.push(self.range.clone());
         all.sort_by_key(|r| r.start);
         all

@@ -20,7 +20,7 @@ const EMPTY_SEGMENT: &str = "empty segment: remove the doubled `/`";
 /// assert_eq!(parsed.segments.len(), 2);
 /// assert_eq!(parsed.segments[1], (Segment::Param { name: "name".into(), kind: ParamKind::Str }, 6..12));
 /// assert_eq!(parsed.errors.len(), 1);
-/// assert_eq!(parsed.errors[0].also, vec![6..12]);
+/// assert_eq!(parsed.errors[0].also, Some(6..12));
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Parsed {
@@ -69,7 +69,7 @@ impl Parsed {
         self.errors.push(PatternError {
             message,
             range,
-            also: Vec::new(),
+            also: None,
         });
     }
 
@@ -180,7 +180,7 @@ impl Parsed {
             Some(first) => self.errors.push(PatternError {
                 message: format!("parameter `{name}` appears twice: give each one its own name"),
                 range,
-                also: vec![first],
+                also: Some(first),
             }),
             None => self.segments.push((
                 Segment::Param {
@@ -245,7 +245,7 @@ mod tests {
     #[test]
     fn a_duplicate_points_at_both() {
         let e = Pattern::parse("/<id:int>/x/<id:str>").unwrap_err();
-        assert_eq!((e.range, e.also), (12..20, vec![1..9]));
+        assert_eq!((e.range, e.also), (12..20, Some(1..9)));
     }
 
     #[test]
