@@ -79,7 +79,6 @@ fn bad(expr: &Expr, message: String) -> syn::Error {
 
 /// Evaluates a constant integer expression: literals, `+ - * / <<` and parentheses.
 fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
-    use syn::BinOp;
     match expr {
         Expr::Lit(l) => match &l.lit {
             Lit::Int(i) => i.base10_parse::<u128>().map_err(|_| {
@@ -99,38 +98,7 @@ fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
             expr,
             format!("`{name}` cannot be negative: give {}", expected(name, kind)),
         )),
-        Expr::Binary(b) => {
-            let (l, r) = (
-                eval_int(&b.left, name, kind)?,
-                eval_int(&b.right, name, kind)?,
-            );
-            let v = match b.op {
-                BinOp::Add(_) => l.checked_add(r),
-                BinOp::Sub(_) => l.checked_sub(r),
-                BinOp::Mul(_) => l.checked_mul(r),
-                BinOp::Div(_) => l.checked_div(r),
-                BinOp::Shl(_) => u32::try_from(r)
-                    .ok()
-                    .and_then(|r| l.checked_shl(r).filter(|v| v >> r == l)),
-                _ => {
-                    return Err(syn::Error::new_spanned(
-                        b.op,
-                        format!("only `+ - * / <<` are allowed in `{name}`"),
-                    ))
-                }
-            };
-            v.ok_or_else(|| {
-                let why = match b.op {
-                    BinOp::Sub(_) => "is negative",
-                    BinOp::Div(_) => "divides by zero",
-                    _ => "overflows",
-                };
-                bad(
-                    expr,
-                    format!("`{name}` {why} here: give {}", expected(name, kind)),
-                )
-            })
-        }
+        Expr::Binary(b) => eval_binary(b, expr, name, kind),
         _ => Err(bad(
             expr,
             format!(
@@ -139,6 +107,45 @@ fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
             ),
         )),
     }
+}
+
+/// `left op right` of [`eval_int`], with the error for an overflow, a
+/// negative result or a division by zero.
+fn eval_binary(
+    b: &syn::ExprBinary,
+    expr: &Expr,
+    name: &str,
+    kind: Kind,
+) -> Result<u128, syn::Error> {
+    use syn::BinOp;
+    let (l, r) = (
+        eval_int(&b.left, name, kind)?,
+        eval_int(&b.right, name, kind)?,
+    );
+    let v = match b.op {
+        BinOp::Add(_) => l.checked_add(r),
+        BinOp::Sub(_) => l.checked_sub(r),
+        BinOp::Mul(_) => l.checked_mul(r),
+        BinOp::Div(_) => l.checked_div(r),
+        BinOp::Shl(_) => u32::try_from(r)
+            .ok()
+            .and_then(|r| l.checked_shl(r).filter(|v| v >> r == l)),
+        _ => {
+            let message = format!("only `+ - * / <<` are allowed in `{name}`");
+            return Err(syn::Error::new_spanned(b.op, message));
+        }
+    };
+    v.ok_or_else(|| {
+        let why = match b.op {
+            BinOp::Sub(_) => "is negative",
+            BinOp::Div(_) => "divides by zero",
+            _ => "overflows",
+        };
+        bad(
+            expr,
+            format!("`{name}` {why} here: give {}", expected(name, kind)),
+        )
+    })
 }
 
 fn eval_seconds(expr: &Expr, name: &str) -> Result<f64, syn::Error> {
@@ -174,6 +181,63 @@ fn is_none(expr: &Expr) -> bool {
     matches!(expr, Expr::Path(p) if p.path.is_ident("None"))
 }
 
+/// The checked value of `name = expr`.
+fn value_of(expr: &Expr, name: &str, kind: Kind) -> Result<Value, syn::Error> {
+    match kind {
+        _ if is_none(expr) && kind == Kind::Size => Err(bad(
+            expr,
+            format!(
+                "`{name}` cannot be `None`: give {} (default {})",
+                expected(name, kind),
+                1 << 16
+            ),
+        )),
+        _ if is_none(expr) => Ok(Value::None),
+        Kind::Timeout => seconds(expr, name).map(Value::Nanos),
+        Kind::Size | Kind::OptionalSize => size(expr, name, kind).map(Value::Size),
+    }
+}
+
+/// A timeout in nanoseconds: more than zero, at most 1e9 seconds.
+fn seconds(expr: &Expr, name: &str) -> Result<u64, syn::Error> {
+    let secs = eval_seconds(expr, name)?;
+    if !secs.is_finite() || secs <= 0.0 {
+        let expected = expected(name, Kind::Timeout);
+        let message = format!("`{name}` must be more than zero seconds: give {expected}");
+        return Err(bad(expr, message));
+    }
+    if secs > 1e9 {
+        let message = format!(
+            "`{name}` is too long: give at most 1e9 seconds, or {}",
+            none_means(name)
+        );
+        return Err(bad(expr, message));
+    }
+    Ok((secs * 1e9).round() as u64)
+}
+
+/// A size or a count: more than zero (`write_limit` may be zero), within
+/// `usize`.
+fn size(expr: &Expr, name: &str, kind: Kind) -> Result<u64, syn::Error> {
+    let n = eval_int(expr, name, kind)?;
+    if n == 0 && name != "write_limit" {
+        let message = format!(
+            "`{name}` must be more than zero: give {}",
+            expected(name, kind)
+        );
+        return Err(bad(expr, message));
+    }
+    u64::try_from(n)
+        .ok()
+        .filter(|n| usize::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            bad(
+                expr,
+                format!("`{name}` is too large: give {}", expected(name, kind)),
+            )
+        })
+}
+
 impl Limits {
     /// Checks and records `key = value`.
     pub fn add(&mut self, key: Ident, value: Expr) -> Result<(), syn::Error> {
@@ -194,62 +258,7 @@ impl Limits {
                 format!("`{name}` is given twice: keep one of them"),
             ));
         }
-        let value = if is_none(&value) {
-            if kind == Kind::Size {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` cannot be `None`: give {} (default {})",
-                        expected(&name, kind),
-                        1 << 16
-                    ),
-                ));
-            }
-            Value::None
-        } else if kind == Kind::Timeout {
-            let secs = eval_seconds(&value, &name)?;
-            if !secs.is_finite() || secs <= 0.0 {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` must be more than zero seconds: give {}",
-                        expected(&name, kind)
-                    ),
-                ));
-            }
-            if secs > 1e9 {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` is too long: give at most 1e9 seconds, or {}",
-                        none_means(&name)
-                    ),
-                ));
-            }
-            Value::Nanos((secs * 1e9).round() as u64)
-        } else {
-            let n = eval_int(&value, &name, kind)?;
-            let zero_ok = name == "write_limit";
-            if n == 0 && !zero_ok {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` must be more than zero: give {}",
-                        expected(&name, kind)
-                    ),
-                ));
-            }
-            let n = u64::try_from(n)
-                .ok()
-                .filter(|n| usize::try_from(*n).is_ok())
-                .ok_or_else(|| {
-                    bad(
-                        &value,
-                        format!("`{name}` is too large: give {}", expected(&name, kind)),
-                    )
-                })?;
-            Value::Size(n)
-        };
+        let value = value_of(&value, &name, kind)?;
         self.given.push((key, value));
         Ok(())
     }

@@ -210,28 +210,7 @@ fn not_an_impl(item: TokenStream) -> syn::Error {
 }
 
 fn impl_block(item: ItemImpl, errors: &mut Vec<syn::Error>) -> Handler {
-    let mut shape = Shape::Inherent;
-    if let Some((_, trait_path, _)) = &item.trait_ {
-        shape = Shape::TraitImpl;
-        let ty = tidy(&item.self_ty);
-        errors.push(syn::Error::new_spanned(
-            trait_path,
-            format!(
-                "#[websocket] goes on an inherent impl block: write `impl {ty} {{ ... }}` \
-                 with the hooks, and keep `impl {} for {ty}` apart",
-                tidy(trait_path)
-            ),
-        ));
-    }
-    if !item.generics.params.is_empty() {
-        if shape == Shape::Inherent {
-            shape = Shape::Generic;
-        }
-        errors.push(syn::Error::new_spanned(
-            &item.generics,
-            "a #[websocket] impl block cannot be generic: one concrete type per route",
-        ));
-    }
+    let shape = shape(&item, errors);
     let mut hooks: Vec<Hook> = Vec::new();
     let mut other_methods = false;
     // A trait impl's methods are the trait's: the one error is its shape.
@@ -255,6 +234,28 @@ fn impl_block(item: ItemImpl, errors: &mut Vec<syn::Error>) -> Handler {
         other_methods,
         shape,
     }
+}
+
+/// An inherent impl of one concrete type, or the error that says so.
+fn shape(item: &ItemImpl, errors: &mut Vec<syn::Error>) -> Shape {
+    if let Some((_, trait_path, _)) = &item.trait_ {
+        let ty = tidy(&item.self_ty);
+        let message = format!(
+            "#[websocket] goes on an inherent impl block: write `impl {ty} {{ ... }}` \
+             with the hooks, and keep `impl {} for {ty}` apart",
+            tidy(trait_path)
+        );
+        errors.push(syn::Error::new_spanned(trait_path, message));
+        return Shape::TraitImpl;
+    }
+    if !item.generics.params.is_empty() {
+        errors.push(syn::Error::new_spanned(
+            &item.generics,
+            "a #[websocket] impl block cannot be generic: one concrete type per route",
+        ));
+        return Shape::Generic;
+    }
+    Shape::Inherent
 }
 
 /// One method: a hook, or `None` (an error) for any other name.
