@@ -131,7 +131,8 @@ impl Parsed {
     fn param(&mut self, inner: &str, range: Range<usize>) {
         let (name, kind) = inner.split_once(':').unwrap_or((inner, "str"));
         let name_at = range.start + 1..range.start + 1 + name.len();
-        let kind_at = name_at.end + 1..range.end - 1;
+        let colon = name_at.end..name_at.end + 1;
+        let kind_at = colon.end..range.end - 1;
         let mut ok = true;
         if name.is_empty() {
             ok = false;
@@ -151,9 +152,10 @@ impl Parsed {
         }
         if kind.is_empty() {
             ok = false;
+            // On the `:`, after any error in the name.
             self.error(
                 format!("`<{inner}>` has no type after `:`: write `<{name}:int>`, or `<{name}>` for `str`"),
-                range.clone(),
+                colon,
             );
         } else if !is_ident(kind) {
             ok = false;
@@ -257,7 +259,7 @@ mod tests {
     #[test]
     fn a_missing_type_is_named() {
         let e = Pattern::parse("/<id:>").unwrap_err();
-        assert_eq!(e.range, 1..6);
+        assert_eq!(e.range, 4..5);
         assert_eq!(
             e.message,
             "`<id:>` has no type after `:`: write `<id:int>`, or `<id>` for `str`"

@@ -813,3 +813,13 @@ fn regression_error_range_covers_the_whole_first_char() {
     assert_eq!(Pattern::parse("room").unwrap_err().range, 0..1);
     assert_eq!(Pattern::parse("").unwrap_err().range, 0..0);
 }
+
+/// A bad name and a missing type in one segment: the type's error covered
+/// the whole segment, so it started before the name's (errors must come in
+/// order, as the macro draws them).
+#[test]
+fn regression_errors_of_one_segment_are_in_order() {
+    let all = Pattern::parse_all("/<<:>/").unwrap_err();
+    let ranges: Vec<_> = all.iter().map(|e| e.range.clone()).collect();
+    assert_eq!(ranges, [2..3, 3..4]);
+}
