@@ -1,7 +1,13 @@
 //! A browser chat with rooms: one HTML page (no build step, no CDN) and one
 //! WebSocket route. Every message goes to the room once serialized.
 //!
-//! `cargo run --example chat`, then open http://127.0.0.1:5214 in two tabs.
+//! `cargo run --example chat`, then open the page URL it logs
+//! (http://127.0.0.1:5214/) in two tabs.
+//!
+//! A nickname or room the chat cannot take is not refused with an HTTP
+//! status: a browser's `WebSocket` never shows one (only close code 1006).
+//! The chat accepts and closes at once with a code from 4000 up and a reason
+//! the page shows, e.g. 4001 "a nickname is required".
 //!
 //! Two instances sharing rooms through Redis:
 //! `CHEESE_REDIS_URL=redis://127.0.0.1/ CHEESE_PORT=5214 cargo run --features redis --example chat`
@@ -16,11 +22,33 @@ use serde::{Deserialize, Serialize};
 struct Chat {
     nick: String,
     room: String,
+    /// Why this connection may not join, if it may not: it closes at once
+    /// with this code and reason.
+    turned_down: Option<(u16, &'static str)>,
 }
 
 #[derive(Deserialize)]
 struct Join {
+    /// A missing `?nick=` is a blank nickname, turned down like one.
+    #[serde(default)]
     nick: String,
+}
+
+/// The longest nickname and room name, in characters (the page's
+/// `maxlength`).
+const MAX_NAME: usize = 32;
+
+/// Why `nick` and `room` cannot join, as a close code and its reason.
+fn turn_down(nick: &str, room: &str) -> Option<(u16, &'static str)> {
+    if nick.is_empty() {
+        Some((4001, "a nickname is required"))
+    } else if nick.chars().count() > MAX_NAME {
+        Some((4002, "a nickname is at most 32 characters"))
+    } else if room.chars().count() > MAX_NAME {
+        Some((4003, "a room name is at most 32 characters"))
+    } else {
+        None
+    }
 }
 
 #[derive(Deserialize)]
@@ -51,24 +79,18 @@ enum Event<'a> {
 
 #[websocket("/ws/<room:str>", max_size = 8192)]
 impl Chat {
-    async fn handshake(
-        &mut self,
-        join: Query<Join>,
-        room: String,
-    ) -> Result<(), (StatusCode, &'static str)> {
-        let nick = join.nick.trim();
-        if nick.is_empty() || nick.len() > 32 || room.len() > 32 {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "nickname and room: 1 to 32 characters",
-            ));
-        }
-        self.nick = nick.to_owned();
+    async fn handshake(&mut self, join: Query<Join>, room: String) {
+        self.nick = join.nick.trim().to_owned();
+        self.turned_down = turn_down(&self.nick, &room);
         self.room = room;
-        Ok(())
     }
 
     async fn connection(&mut self) {
+        if let Some((code, reason)) = self.turned_down {
+            tracing::info!(code, reason, "chat: turned down");
+            let _ = self.close(code, reason).await;
+            return;
+        }
         self.join(&self.room);
         let hub = self.hub();
         let members = hub.room_size(&self.room);
@@ -92,6 +114,9 @@ impl Chat {
     }
 
     async fn disconnection(&mut self) {
+        if self.turned_down.is_some() {
+            return; // it never joined
+        }
         self.leave(&self.room);
         let hub = self.hub();
         let members = hub.room_size(&self.room);

@@ -1,7 +1,9 @@
 //! The chat example in a real browser: `tests/browser/chat_e2e.py` drives two
 //! headless Chromium pages through chromedriver (selenium, WebDriver). Both
 //! join one room, one sends a message, the other must show it; the receiving
-//! page is saved to `target/browser/chat.png`.
+//! page is saved to `target/browser/chat.png`. Then a blank nickname: the
+//! page must show "Disconnected (4001: a nickname is required)." (a refused
+//! handshake would show only 1006).
 //!
 //! Needs Debian's `chromium` and `chromium-driver` (`/usr/bin/chromium`,
 //! `/usr/bin/chromedriver`) and Python's `selenium`. Skipped, loudly, when one
@@ -71,7 +73,7 @@ async fn two_chromium_pages_chat_through_the_chat_example() {
     let base_url = format!("http://{}/", listener.local_addr().unwrap());
     tokio::spawn(chat::app().serve(listener));
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/browser/chat_e2e.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/browser/chat_e2e.py");
     let started = Instant::now();
     // Its own process group, so that a timeout ends chromedriver and Chromium too.
     let child = tokio::process::Command::new("python3")
@@ -102,6 +104,10 @@ async fn two_chromium_pages_chat_through_the_chat_example() {
         out.status
     );
     assert!(stdout.contains("chat e2e ok"), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("blank nickname: Disconnected (4001: a nickname is required)."),
+        "{stdout}\n{stderr}"
+    );
 
     let png = std::fs::read(&screenshot).expect("the screenshot was saved");
     assert!(

@@ -8,29 +8,40 @@
 mod hello;
 
 use cheese_api::App;
+use std::io::Write;
 use std::process::Command;
 
-fn python_websockets_available() -> bool {
-    Command::new("python3")
+/// What to install to run the test, if anything. The probe's own output (a
+/// Python traceback) is kept: it would hide the SKIPPED line.
+fn missing_python_websockets() -> Option<&'static str> {
+    match Command::new("python3")
         .args(["-c", "import websockets"])
-        .status()
-        .is_ok_and(|s| s.success())
+        .output()
+    {
+        Err(_) => Some("python3 (apt-get install python3), then pip install websockets"),
+        Ok(out) if !out.status.success() => Some("pip install websockets"),
+        Ok(_) => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn python_websockets_client_talks_to_the_hello_example() {
-    if !python_websockets_available() {
+    if let Some(install) = missing_python_websockets() {
         assert!(
             std::env::var("CHEESE_REQUIRE_PYTHON").is_err(),
-            "CHEESE_REQUIRE_PYTHON is set but `python3 -c 'import websockets'` fails"
+            "CHEESE_REQUIRE_PYTHON is set but `python3 -c 'import websockets'` fails: {install}"
         );
-        eprintln!("SKIPPED python_websockets_client_talks_to_the_hello_example: pip install websockets to run it");
+        // Straight to stderr, past libtest's capture, so a skip is never silent.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED interop test (Python's websockets client): {install} to run it"
+        );
         return;
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(App::new().serve(listener));
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/hello_client.py");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/hello_client.py");
     let out = tokio::time::timeout(
         std::time::Duration::from_secs(30),
         tokio::process::Command::new("python3")

@@ -1,10 +1,12 @@
 //! Issue 5 across processes: two app instances linked by `RedisBackplane`
 //! through a real `redis-server` that the test starts, kills and restarts.
 //!
-//! Run with `cargo test --features redis --test redis`. Without `redis-server`
+//! Run with `cargo test -p cheese-api-tests --features redis --test redis`
+//! (built only with the feature: `required-features` in tests/Cargo.toml;
+//! without it `cargo test --workspace` lists
+//! `not_built::redis_tests_not_built...` instead). Without `redis-server`
 //! on PATH the tests print a SKIPPED line and pass, unless
 //! `CHEESE_REQUIRE_REDIS=1` (as in CI) makes that a failure.
-#![cfg(feature = "redis")]
 
 mod common;
 use common::*;

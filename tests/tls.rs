@@ -1,7 +1,11 @@
 //! Issue 6, wss: the app serves TLS with rustls (feature `tls`); a client
 //! that trusts a certificate made here connects, and `request.scheme()`
 //! says `wss`.
-#![cfg(feature = "tls")]
+//!
+//! Run with `cargo test -p cheese-api-tests --features tls --test tls` (built
+//! only with the feature: `required-features` in tests/Cargo.toml; without it
+//! `cargo test --workspace` lists `not_built::tls_tests_not_built...`
+//! instead).
 
 use cheese_api::prelude::*;
 use cheese_api::tls::TlsConfig;

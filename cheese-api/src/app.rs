@@ -1,40 +1,17 @@
 //! The application: every registered `#[websocket]` route, served on its own
 //! or as an `axum::Router` inside your app.
 
-use crate::route::{ParamKind, Pattern};
-use crate::security::{Guard, Origins};
-use crate::serve::{Runtime, ShutdownHandle};
-use crate::server::Hooks;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use crate::handler::Hooks;
+use crate::http::router::{serve_boxed, Check, Route};
+use crate::http::security::Origins;
+use crate::http::serve::ShutdownHandle;
+use crate::route::Pattern;
+use crate::runtime::Runtime;
 use axum::Router;
-use futures_util::future::BoxFuture;
 use std::any::TypeId;
-use std::collections::HashSet;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
-
-type Serve = fn(
-    axum::extract::Request,
-    Vec<(String, String)>,
-    Arc<Runtime>,
-    Arc<Guard>,
-) -> BoxFuture<'static, Response>;
-
-#[derive(Clone)]
-struct Route {
-    type_id: TypeId,
-    type_name: &'static str,
-    pattern: Pattern,
-    serve: Serve,
-    close_timeout: std::time::Duration,
-    origins: Option<Origins>,
-    max_connections: Option<usize>,
-    count: Arc<AtomicUsize>,
-}
-
-type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// A `#[websocket]` handler registered at its attribute (collected with
 /// `inventory`); [`App::new`] serves them all.
@@ -53,15 +30,6 @@ impl Registration {
 }
 
 inventory::collect!(Registration);
-
-fn serve_boxed<T: Hooks>(
-    req: axum::extract::Request,
-    params: Vec<(String, String)>,
-    runtime: Arc<Runtime>,
-    guard: Arc<Guard>,
-) -> BoxFuture<'static, Response> {
-    Box::pin(crate::upgrade::serve::<T>(req, params, runtime, guard))
-}
 
 /// A cheese-api application.
 ///
@@ -85,24 +53,24 @@ fn serve_boxed<T: Hooks>(
 /// ```
 #[derive(Clone)]
 pub struct App {
-    routes: Vec<Route>,
-    patterns: HashMap<String, Check>,
-    extra: Router,
-    host: Option<String>,
-    port: Option<u16>,
-    runtime: Arc<Runtime>,
-    handshake_timeout: std::time::Duration,
-    stop: Arc<tokio::sync::Notify>,
-    origins: Option<Origins>,
-    max_connections: Option<usize>,
-    live: Arc<AtomicUsize>,
-    trust_proxy: bool,
-    max_header_bytes: usize,
-    max_headers: Option<usize>,
-    refused_origins: Arc<Mutex<HashSet<String>>>,
+    pub(crate) routes: Vec<Route>,
+    pub(crate) patterns: HashMap<String, Check>,
+    pub(crate) extra: Router,
+    pub(crate) host: Option<String>,
+    pub(crate) port: Option<u16>,
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) handshake_timeout: std::time::Duration,
+    pub(crate) stop: Arc<tokio::sync::Notify>,
+    pub(crate) origins: Option<Origins>,
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) live: Arc<AtomicUsize>,
+    pub(crate) trust_proxy: bool,
+    pub(crate) max_header_bytes: usize,
+    pub(crate) max_headers: Option<usize>,
+    pub(crate) refused_origins: Arc<Mutex<HashSet<String>>>,
     #[cfg(feature = "tls")]
-    tls: Option<crate::tls::TlsConfig>,
-    extensions: Vec<Arc<dyn Fn(Router) -> Router + Send + Sync>>,
+    pub(crate) tls: Option<crate::http::tls::TlsConfig>,
+    pub(crate) extensions: Vec<Arc<dyn Fn(Router) -> Router + Send + Sync>>,
 }
 
 impl Default for App {
@@ -305,7 +273,7 @@ impl App {
     /// (feature `tls`). The TLS handshake counts toward
     /// [`handshake_timeout`](Self::handshake_timeout).
     #[cfg(feature = "tls")]
-    pub fn tls(mut self, config: crate::tls::TlsConfig) -> App {
+    pub fn tls(mut self, config: crate::http::tls::TlsConfig) -> App {
         self.tls = Some(config);
         self
     }
@@ -387,69 +355,6 @@ impl App {
         self.routes.iter().map(|r| r.pattern.as_str()).collect()
     }
 
-    /// The app as an `axum::Router`, to serve or to merge into your own.
-    ///
-    /// # Panics
-    /// When a route uses a `<name:kind>` with no [`pattern`](Self::pattern)
-    /// registered for `kind`.
-    pub fn router(&self) -> Router {
-        // Each route with its checks (the app's settings folded into its own).
-        let mut groups: BTreeMap<String, Vec<(Route, Arc<Guard>)>> = BTreeMap::new();
-        for route in &self.routes {
-            for seg in route.pattern.segments() {
-                if let crate::route::Segment::Param {
-                    kind: ParamKind::Named(kind),
-                    ..
-                } = seg
-                {
-                    assert!(
-                        self.patterns.contains_key(kind),
-                        "route {} of {} uses the type `{kind}`: add it with App::pattern(\"{kind}\", ...) \
-                         or use one of `str`, `int`, `float`, `uuid`",
-                        route.pattern,
-                        route.type_name
-                    );
-                }
-            }
-            let guard = Arc::new(Guard {
-                origins: route.origins.clone().or_else(|| self.origins.clone()),
-                app_cap: self.max_connections.map(|max| (max, self.live.clone())),
-                route_cap: route.max_connections.map(|max| (max, route.count.clone())),
-                trust_proxy: self.trust_proxy,
-                logged: self.refused_origins.clone(),
-            });
-            groups
-                .entry(crate::route::axum_path(&route.pattern))
-                .or_default()
-                .push((route.clone(), guard));
-        }
-        let patterns = Arc::new(self.patterns.clone());
-        let runtime = self.runtime.clone();
-        let mut router = Router::new();
-        for (path, mut routes) in groups {
-            routes.sort_by(|(a, _), (b, _)| a.pattern.specificity_cmp(&b.pattern));
-            let routes: Arc<[(Route, Arc<Guard>)]> = routes.into();
-            let patterns = patterns.clone();
-            let runtime = runtime.clone();
-            let handler = get(move |req: axum::extract::Request| {
-                let routes = routes.clone();
-                let patterns = patterns.clone();
-                let runtime = runtime.clone();
-                async move { dispatch(&routes, &patterns, runtime, req).await }
-            });
-            if path != "/" {
-                router = router.route(&format!("{path}/"), handler.clone());
-            }
-            router = router.route(&path, handler);
-        }
-        let router = router
-            .merge(self.extra.clone())
-            .layer(axum::Extension(self.runtime.hub.clone()));
-        self.extensions
-            .iter()
-            .fold(router, |router, add| add(router))
-    }
-
     /// Serves the app on `listener` until Ctrl-C, SIGTERM or
     /// [`shutdown_handle`](Self::shutdown_handle), then shuts down
     /// gracefully: stop accepting, answer new upgrades with 503, close every
@@ -465,20 +370,22 @@ impl App {
             .unwrap_or(crate::Limits::DEFAULT_CLOSE_TIMEOUT);
         // Closing handshakes, then a margin for `disconnection` hooks.
         let drain = longest_close + std::time::Duration::from_secs(5);
-        let http = crate::serve::HttpLimits {
+        let http = crate::http::serve::HttpLimits {
             header_timeout: self.handshake_timeout,
             max_header_bytes: self.max_header_bytes,
             max_headers: self.max_headers,
             #[cfg(feature = "tls")]
             tls: self.tls.map(|c| tokio_rustls::TlsAcceptor::from(c.0)),
         };
-        crate::serve::serve(listener, router, self.runtime, self.stop, http, drain).await
+        crate::http::serve::serve(listener, router, self.runtime, self.stop, http, drain).await
     }
 
     /// Binds `host:port` (defaults `127.0.0.1:5214`, overridden by
     /// `CHEESE_HOST`/`CHEESE_PORT`, then by [`host`](Self::host)/[`port`](Self::port))
     /// and serves until Ctrl-C or SIGTERM. Installs a readable log subscriber
-    /// (stderr, `info`, `RUST_LOG` respected) unless the program set its own.
+    /// (stderr, `info`, `RUST_LOG` respected) unless the program set its own,
+    /// and logs the bound address: `ws://` with the WebSocket routes, and
+    /// `http://` too when routes were [`merge`](Self::merge)d (a page to open).
     pub async fn run(self) -> std::io::Result<()> {
         let host = self
             .host
@@ -499,32 +406,16 @@ impl App {
         };
         install_default_subscriber();
         let listener = tokio::net::TcpListener::bind((host.as_str(), port)).await?;
+        let addr = listener.local_addr()?;
         tracing::info!(
-            "cheese-api serving {} on ws://{}",
-            self.paths().join(", "),
-            listener.local_addr()?
+            "cheese-api serving {} on ws://{addr}",
+            self.paths().join(", ")
         );
+        if self.extra.has_routes() {
+            tracing::info!("cheese-api serving HTTP routes on http://{addr}/");
+        }
         self.serve(listener).await
     }
-}
-
-async fn dispatch(
-    routes: &[(Route, Arc<Guard>)],
-    patterns: &HashMap<String, Check>,
-    runtime: Arc<Runtime>,
-    req: axum::extract::Request,
-) -> Response {
-    let check = |kind: &ParamKind, value: &str| match kind {
-        ParamKind::Named(name) => !value.is_empty() && patterns.get(name).is_some_and(|c| c(value)),
-        builtin => builtin.matches_builtin(value),
-    };
-    let path = req.uri().path().to_owned();
-    for (route, guard) in routes {
-        if let Some(params) = route.pattern.matches_with(&path, &check) {
-            return (route.serve)(req, params, runtime, guard.clone()).await;
-        }
-    }
-    axum::http::StatusCode::NOT_FOUND.into_response()
 }
 
 /// Logs to stderr at `info` (or as `RUST_LOG` says) unless the program set

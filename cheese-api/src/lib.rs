@@ -11,6 +11,8 @@
 //! - [Routes](#routes)
 //! - [Limits](#limits)
 //! - [The app](#the-app)
+//! - [The guide](#the-guide)
+//! - [Cargo features](#cargo-features)
 //!
 //! ## A first server
 //! ```no_run
@@ -77,46 +79,82 @@
 //! [`App::empty`]`.websocket::<T>()` registers by hand; [`App::router`] gives
 //! an `axum::Router` to merge into your own app and [`App::merge`] serves your
 //! HTTP routes beside.
+//!
+//! ## The guide
+//! The [`guide`] module holds the pages of the repository's `docs/`, with
+//! examples that are doctests:
+//!
+//! - [getting started](guide::getting_started): install, the hello example,
+//!   a browser or Python client, the chat example;
+//! - [hooks](guide::hooks): the five hooks, parameters bound by name,
+//!   `send`/`close`/`socket()`, errors and panics;
+//! - [rooms](guide::rooms): [`Hub`], sending to routes, rooms and sockets
+//!   from hooks, tasks and HTTP handlers;
+//! - [limits](guide::limits): the eight limits, close codes, memory per
+//!   connection;
+//! - [security](guide::security): origins, authentication, refusing before
+//!   the upgrade or closing after it, caps, timeouts, TLS;
+//! - [deploying](guide::deploying): nginx and Caddy, graceful shutdown,
+//!   environment variables, logs;
+//! - [scaling](guide::scaling): several processes sharing rooms through Redis;
+//! - [testing](guide::testing): testing an app with [`testing`];
+//! - [differences from CheeseAPI](guide::differences_from_cheeseapi), for
+//!   CheeseAPI users.
+//!
+//! ## Cargo features
+//! None is on by default.
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` | [`RedisBackplane`]: rooms across processes and machines through Redis pub/sub |
+//! | `tls` | [`App::tls`] and the [`tls`] module: serve `wss://` with rustls |
+//! | `testing` | the [`testing`] module: a loopback test server and client; enable it in `[dev-dependencies]` |
+//!
+//! These docs show an item of a feature only when built with it:
+//! `cargo doc --open -p cheese-api --all-features` (docs.rs builds them all,
+//! and marks each item with its feature).
+//!
+#![cfg_attr(not(feature = "redis"), doc = "[`RedisBackplane`]: guide::scaling")]
+#![cfg_attr(not(feature = "tls"), doc = "[`App::tls`]: guide::security#tls")]
+#![cfg_attr(not(feature = "tls"), doc = "[`tls`]: guide::security#tls")]
+#![cfg_attr(not(feature = "testing"), doc = "[`testing`]: guide::testing")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 // An HTTP refusal travels as `Err(Response)`, the axum idiom; boxing it would
 // cost an allocation for no gain on a path taken once per handshake.
 #![allow(clippy::result_large_err)]
 
 mod app;
-mod backplane;
 mod connection;
-mod driver;
-mod hub;
+pub mod guide;
+mod handler;
+mod http;
 mod limits;
 mod message;
-#[cfg(feature = "redis")]
-mod redis;
 mod request;
+mod rooms;
 pub mod route;
-mod security;
-mod serve;
-mod server;
-mod socket;
+mod runtime;
 mod stats;
 #[cfg(feature = "testing")]
 pub mod testing;
-#[cfg(feature = "tls")]
-pub mod tls;
-mod upgrade;
 
-#[cfg(feature = "redis")]
-pub use crate::redis::RedisBackplane;
 pub use app::App;
-pub use backplane::{Backplane, Envelope, MemoryBackplane, Target};
 pub use cheese_api_macros::websocket;
-pub use hub::{Hub, Recipients};
+pub use connection::socket::{SendError, Socket};
+pub use handler::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
+pub use http::refusal::{Refusal, RefusalKind};
+pub use http::security::Origins;
+pub use http::serve::ShutdownHandle;
+#[cfg(feature = "tls")]
+pub use http::tls;
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
-pub use security::Origins;
-pub use serve::ShutdownHandle;
-pub use server::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
-pub use socket::{SendError, Socket};
+pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target};
+pub use rooms::hub::{Hub, Recipients, WeakHub};
+#[cfg(feature = "redis")]
+pub use rooms::redis::RedisBackplane;
 pub use stats::Stats;
 
 /// Re-exports of the crates in the public API.
@@ -138,10 +176,10 @@ pub mod prelude {
 #[doc(hidden)]
 pub mod __private {
     pub use crate::app::Registration;
-    pub use crate::message::FromMessage;
-    pub use crate::server::{
+    pub use crate::handler::{
         HookError, Hooks, IntoHandshakeResult, IntoHookResult, IntoSubprotocol,
     };
+    pub use crate::message::FromMessage;
     pub use axum::extract::FromRequestParts;
     pub use axum::http::request::Parts;
     pub use axum::response::Response;
@@ -163,7 +201,7 @@ pub mod __private {
     pub fn path_param<T: std::str::FromStr>(request: &Request, name: &str) -> Result<T, Response> {
         request
             .param(name)
-            .ok_or_else(|| axum::http::StatusCode::NOT_FOUND.into_response())
+            .ok_or_else(|| crate::Refusal::not_found().into_response())
     }
 
     /// What [`WebsocketServer`](crate::WebsocketServer) requires of a

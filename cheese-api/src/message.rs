@@ -302,7 +302,7 @@ impl<T: DeserializeOwned> FromMessage for Json<T> {
             .map(Json)
             .map_err(|e| {
                 let mut reason = format!("invalid JSON: {e}");
-                crate::socket::truncate_reason(&mut reason);
+                crate::connection::close::truncate_reason(&mut reason);
                 Rejected { code: 1007, reason }
             })
     }

@@ -6,8 +6,10 @@ Usage: chat_e2e.py BASE_URL SCREENSHOT_PATH
 Drives /usr/bin/chromium through /usr/bin/chromedriver with selenium
 (WebDriver). Page "alice" and page "bob" join the same room, alice sends a
 message, and both pages must show it as alice's; bob's page is then saved as
-a PNG. Every wait is bounded; any failure exits non-zero with both pages'
-state on stderr. Only BASE_URL (127.0.0.1) is ever contacted.
+a PNG. Then alice's page joins with a blank nickname and must show why the
+chat closed it (4001 "a nickname is required"), not a bare 1006. Every wait
+is bounded; any failure exits non-zero with both pages' state on stderr.
+Only BASE_URL (127.0.0.1) is ever contacted.
 """
 
 import os
@@ -59,7 +61,7 @@ def new_page(profile_dir):
     return driver
 
 
-def join(driver, base_url, nick, room):
+def submit_join(driver, base_url, nick, room):
     driver.get(base_url)
     nick_input = driver.find_element(By.ID, "nick")
     nick_input.clear()
@@ -68,6 +70,10 @@ def join(driver, base_url, nick, room):
     room_input.clear()
     room_input.send_keys(room)
     driver.find_element(By.ID, "join").click()
+
+
+def join(driver, base_url, nick, room):
+    submit_join(driver, base_url, nick, room)
     wait_for(
         driver,
         lambda d: d.find_element(By.ID, "status").text.startswith(f"In {room} as {nick}"),
@@ -166,6 +172,19 @@ def main():
         with open(screenshot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{screenshot} is not a PNG"
         print(f"screenshot: {os.path.abspath(screenshot)}")
+
+        # A blank nickname (a space passes the input's `required`; the page
+        # trims it): the chat accepts, then closes with a code and a reason
+        # the page can show, where a refused handshake shows only 1006.
+        submit_join(alice, base_url, " ", room)
+        turned_down = "Disconnected (4001: a nickname is required)."
+        wait_for(
+            alice,
+            lambda d: d.find_element(By.ID, "status").text == turned_down,
+            f"alice's page to say {turned_down!r}",
+        )
+        assert not alice.find_element(By.ID, "send").is_enabled(), "Send is enabled on a closed chat"
+        print(f"blank nickname: {turned_down}")
         print("chat e2e ok")
     except BaseException:
         for name, page in pages.items():

@@ -10,16 +10,17 @@
 //! then the route's limits configure the engine and `on_upgrade` starts the
 //! connection task once hyper hands over the connection.
 
-use crate::connection;
+use crate::connection::task;
+use crate::handler::Hooks;
+use crate::http::refusal::{refused_by, Refusal};
+use crate::http::security::Guard;
+use crate::http::serve::Accepted;
 use crate::request::Request;
-use crate::security::Guard;
-use crate::serve::{Accepted, Runtime};
-use crate::server::Hooks;
+use crate::runtime::Runtime;
 use crate::Limits;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use std::net::SocketAddr;
@@ -63,38 +64,9 @@ fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
     }
 }
 
-/// The answer when axum's extractor refuses the request: a plain HTTP
-/// request or another protocol version learns it needs WebSocket 13 (426,
-/// RFC 6455 §4.4); the rest keep axum's status and text.
-fn refused(rejection: WebSocketUpgradeRejection) -> Response {
-    match rejection {
-        WebSocketUpgradeRejection::InvalidConnectionHeader(_)
-        | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)
-        | WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => upgrade_required(),
-        other => other.into_response(),
-    }
-}
-
-/// 426 for a plain HTTP request on a WebSocket route.
-fn upgrade_required() -> Response {
-    (
-        StatusCode::UPGRADE_REQUIRED,
-        [
-            (header::UPGRADE, "websocket"),
-            (header::SEC_WEBSOCKET_VERSION, "13"),
-        ],
-        "426 Upgrade Required: this is a WebSocket route; connect with a WebSocket client\n",
-    )
-        .into_response()
-}
-
 fn hook_panicked(hook: &str, request: &Request) -> Response {
     tracing::error!(path = request.path(), client = ?request.client(), hook, "hook panicked before the upgrade");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "500 Internal Server Error\n",
-    )
-        .into_response()
+    Refusal::hook_panicked().into_response()
 }
 
 /// Serves an upgrade request that matched `T`'s pattern with `params`,
@@ -106,11 +78,7 @@ pub(crate) async fn serve<T: Hooks>(
     guard: Arc<Guard>,
 ) -> Response {
     if runtime.is_draining() {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Unavailable: shutting down\n",
-        )
-            .into_response();
+        return Refusal::shutting_down().into_response();
     }
     let accepted = req.extensions().get::<Accepted>().cloned();
     let Some(open_timeout) = T::LIMITS.open_timeout else {
@@ -134,9 +102,7 @@ pub(crate) async fn serve<T: Hooks>(
                     std::future::pending().await
                 }
                 // A router inside someone else's server: answer 408 and close.
-                None => {
-                    (StatusCode::REQUEST_TIMEOUT, [(header::CONNECTION, "close")]).into_response()
-                }
+                None => Refusal::open_timeout().into_response(),
             }
         }
     }
@@ -151,28 +117,28 @@ async fn handshake<T: Hooks>(
     let (mut parts, _body) = req.into_parts();
     let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
         Ok(ws) => ws,
-        Err(rejection) => return refused(rejection),
+        Err(rejection) => return Refusal::from_upgrade_rejection(rejection).into_response(),
     };
     if !valid_key(parts.headers.get(header::SEC_WEBSOCKET_KEY)) {
-        return bad_request("Sec-WebSocket-Key must be 16 bytes in base64");
+        return Refusal::invalid_key().into_response();
     }
     if let Err(refusal) = guard.check_origin(&parts.headers, parts.uri.path()) {
-        return refusal;
+        return refusal.into_response();
     }
     let slot = match guard.reserve() {
         Ok(slot) => slot,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.into_response(),
     };
     let peer = parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let tls = parts.extensions.get::<crate::serve::Tls>().is_some();
+    let tls = parts.extensions.get::<crate::http::serve::Tls>().is_some();
     let (client, secure) = guard.client(&parts.headers, peer, tls);
     let mut request = Request::from_parts(&parts, params, client, secure);
     let mut ex = match T::__extract(&mut parts, &request).await {
         Ok(ex) => ex,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refused_by("extractor", refusal),
     };
     let mut handler = T::default();
     match AssertUnwindSafe(handler.__handshake(&request, &mut ex))
@@ -180,7 +146,7 @@ async fn handshake<T: Hooks>(
         .await
     {
         Ok(Ok(())) => {}
-        Ok(Err(refusal)) => return refusal,
+        Ok(Err(refusal)) => return refused_by("handshake_hook", refusal),
         Err(_) => return hook_panicked("handshake", &request),
     }
     let mut ws = configure(ws, &T::LIMITS);
@@ -197,16 +163,12 @@ async fn handshake<T: Hooks>(
                 Ok(value) if request.subprotocols().contains(&chosen) => {
                     ws.set_selected_protocol(value)
                 }
-                _ => {
-                    return bad_request(&format!(
-                        "subprotocol `{chosen}` was not offered by the client"
-                    ))
-                }
+                _ => return Refusal::subprotocol_not_offered(&chosen).into_response(),
             }
             request.subprotocol = Some(chosen);
         }
     }
-    let pending = Box::new(connection::Pending {
+    let pending = Box::new(task::Pending {
         handler,
         request,
         ex,
@@ -214,7 +176,7 @@ async fn handshake<T: Hooks>(
         runtime,
     });
     ws.on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |socket| connection::start(socket, pending))
+        .on_upgrade(move |socket| task::start(socket, pending))
 }
 
 /// RFC 6455 §4.2.1: the key is 16 bytes in base64, which is 24 characters:
@@ -229,10 +191,6 @@ fn valid_key(key: Option<&HeaderValue>) -> bool {
         && key[..21].iter().all(|b| ALPHABET.contains(b))
         && b"AQgw".contains(&key[21])
         && &key[22..] == b"=="
-}
-
-fn bad_request(why: &str) -> Response {
-    (StatusCode::BAD_REQUEST, format!("400 Bad Request: {why}\n")).into_response()
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! apps in one process (for tests and for several apps in one binary); the
 //! `redis` feature adds `RedisBackplane` over Redis pub/sub.
 
-use crate::hub::Hub;
 use crate::message::Message;
+use crate::rooms::hub::Hub;
 use std::sync::{Arc, Mutex};
 
 /// Who a send is for.

@@ -635,6 +635,27 @@ fn encode_component(s: &str, out: &mut String) {
 /// assert_eq!(refused.headers["content-type"], "text/plain; charset=utf-8");
 /// # }
 /// ```
+///
+/// A refusal the framework makes compares equal to its
+/// [`Refusal`](crate::Refusal): the same status, the reason as the body,
+/// and each of its headers.
+///
+/// ```
+/// # use cheese_api::prelude::*;
+/// use cheese_api::testing::TestServer;
+/// use cheese_api::Refusal;
+/// # #[derive(Default)] struct Chat;
+/// # #[websocket("/chat")] impl Chat {}
+/// # #[tokio::main] async fn main() {
+///
+/// let app = App::empty().websocket::<Chat>().allowed_origins(["https://cheese.example"]);
+/// let server = TestServer::start(app).await;
+/// let refused = server.request("/chat").header("origin", "https://evil.example").connect_expect_refused().await;
+/// assert_eq!(refused, Refusal::origin_not_allowed());
+/// assert_ne!(refused, Refusal::too_many_connections());
+/// assert_eq!(server.connect_expect_refused("/nowhere").await, Refusal::not_found());
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused {
     /// The HTTP status (401, 403, 404, 503, ...).
@@ -663,6 +684,23 @@ impl fmt::Display for Refused {
 }
 
 impl std::error::Error for Refused {}
+
+impl PartialEq<crate::Refusal> for Refused {
+    fn eq(&self, refusal: &crate::Refusal) -> bool {
+        self.status == refusal.status().as_u16()
+            && self.body == refusal.reason()
+            && refusal
+                .headers()
+                .iter()
+                .all(|(name, value)| self.headers.get_all(name).iter().any(|v| v == value))
+    }
+}
+
+impl PartialEq<Refused> for crate::Refusal {
+    fn eq(&self, refused: &Refused) -> bool {
+        refused == self
+    }
+}
 
 /// One WebSocket connection to a [`TestServer`], speaking as a browser
 /// would; every wait is bounded by its [timeout](Self::with_timeout).

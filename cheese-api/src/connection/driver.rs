@@ -7,44 +7,26 @@
 //! `start_send`, no system call per message) and flushes once per burst,
 //! when the next read would wait; it reads up to `max_queue` messages ahead
 //! of the `message` hook and then stops polling the stream (TCP
-//! backpressure); it sends its own pings and times their pongs; and it bounds
-//! every closing handshake by `close_timeout`.
+//! backpressure); it sends the pings of its [`Keepalive`]; and it plays its
+//! side of the closing handshake as its [`Close`] says (what the phases are
+//! and who reads them: [`close`](crate::connection::close)).
 
+use crate::connection::close::{By, Close, Request};
+use crate::connection::keepalive::{Keepalive, Tick};
+use crate::connection::socket::Shared;
 use crate::message::{Message, Text};
-use crate::socket::Shared;
 use crate::stats::Local;
 use crate::Limits;
-use axum::extract::ws::{self, CloseFrame, WebSocket};
-use futures_util::{FutureExt, Sink, Stream};
+use axum::extract::ws::{self, WebSocket};
+use futures_util::{Sink, Stream};
 use std::collections::VecDeque;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
-use std::time::Duration;
-use tokio::task::unconstrained;
-use tokio::time::{sleep, Instant, Sleep};
 
 /// Most messages read or handed to the socket in one poll before yielding.
 const BUDGET: usize = 128;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Open,
-    /// We decided to close; our close frame goes out after what was queued
-    /// before it, then we read on until the peer's answer, the end of the
-    /// stream, or `close_timeout`.
-    Closing,
-    /// The close handshake is answered (the engine queued its reply to the
-    /// peer's close, or the peer answered ours): end once it is written.
-    Answered,
-    Ended,
-}
-
-/// A close the peer caused by breaking the protocol: code and reason.
-#[derive(Debug)]
-struct Fail(u16, String);
 
 /// What [`Io::poll_io`] has for the hook loop.
 pub(crate) enum Event {
@@ -58,35 +40,17 @@ pub(crate) struct Io {
     /// The waker reads are polled with: it marks the socket readable, then
     /// wakes the task (see [`Shared::readable`]).
     read_waker: Waker,
-    /// Messages taken from the outbox in one lock, handed over in order.
+    /// Messages taken from the outbox in one lock, handed over in order
+    /// (before our close frame, if one is due).
     pending: VecDeque<Message>,
-    /// Our close frame, sent once `pending` is empty.
-    close_frame: Option<(u16, String)>,
     /// A ping to send (its id) at the next chance.
     ping_due: Option<u32>,
     inbox: VecDeque<Message>,
     max_queue: usize,
     unflushed: bool,
-    /// A protocol failure seen after the messages still in the inbox: the
-    /// close goes out once the hook has handled them (Autobahn's strict order).
-    pending_fail: Option<Fail>,
-    /// The engine's stream ended with an error: it can no longer be read, so
-    /// once our close frame is written the connection ends.
-    failed: bool,
-    state: State,
-    ping_interval: Option<Duration>,
-    ping_timeout: Option<Duration>,
-    close_timeout: Duration,
-    next_ping: Option<Pin<Box<Sleep>>>,
-    /// Whether `next_ping` has been polled since it was set: a polled timer
-    /// wakes the task when it fires, so until then it is only checked.
-    ping_armed: bool,
-    pong_deadline: Option<Pin<Box<Sleep>>>,
-    ping: Option<(u32, Instant)>,
-    pings_sent: u32,
-    close_deadline: Option<Pin<Box<Sleep>>>,
-    /// The close code of the connection, for the log: the peer's, or ours.
-    pub(crate) close_code: Option<u16>,
+    /// The closing handshake: its phase, who started it, its deadline.
+    pub(crate) close: Close,
+    keepalive: Keepalive,
     /// Messages and bytes, added to the app's counters in batches.
     pub(crate) counts: Local,
 }
@@ -98,28 +62,16 @@ impl Io {
             read_waker: Waker::from(shared.clone()),
             shared,
             pending: VecDeque::new(),
-            close_frame: None,
             ping_due: None,
             inbox: VecDeque::new(),
             max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
             unflushed: false,
-            pending_fail: None,
-            failed: false,
-            state: State::Open,
-            ping_interval: limits.ping_interval,
-            ping_timeout: limits.ping_timeout,
-            close_timeout: limits.effective_close_timeout(),
-            next_ping: limits.ping_interval.map(|every| Box::pin(sleep(every))),
-            ping_armed: false,
-            pong_deadline: None,
-            ping: None,
-            pings_sent: 0,
-            close_deadline: None,
-            close_code: None,
+            close: Close::new(limits.effective_close_timeout()),
+            keepalive: Keepalive::new(limits),
             counts: Local::default(),
         };
         if draining {
-            io.start_close(1001, "server shutting down");
+            io.begin_close(1001, "server shutting down", By::Shutdown);
         }
         io
     }
@@ -132,12 +84,13 @@ impl Io {
         self.shared.outbox.register(cx.waker());
         self.take_outbox();
         if want_message && self.inbox.is_empty() {
-            if let Some(Fail(code, reason)) = self.pending_fail.take() {
-                self.failed = true;
-                self.start_close(code, &reason);
+            // A bad frame's close, now that what was read before it is handled.
+            if let Some(failure) = self.close.failure() {
+                let Request { code, reason, by } = failure.clone();
+                self.begin_close(code, &reason, by);
             }
         }
-        if self.state != State::Ended {
+        if !self.close.is_ended() {
             self.poll_write(cx);
             self.poll_read(cx);
             self.poll_timers(cx);
@@ -160,70 +113,52 @@ impl Io {
         }
         // The close deadline, polled last: a close started anywhere in this
         // poll has its timer armed before the task waits.
-        if let Some(deadline) = self.close_deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                self.end();
-            }
+        if self.close.poll_deadline(cx) {
+            self.end();
         }
         if want_message {
             if let Some(message) = self.inbox.pop_front() {
                 return Poll::Ready(Event::Message(message));
             }
         }
-        if self.state == State::Ended {
+        if self.close.is_ended() {
             return Poll::Ready(Event::Ended);
         }
         Poll::Pending
     }
 
-    /// Starts the closing handshake from the server's side (hook error, bad
-    /// frame, keepalive timeout, `close()`, shutdown). What was queued
-    /// before goes out before the close frame; nothing queued after it does.
-    pub(crate) fn start_close(&mut self, code: u16, reason: &str) {
-        if self.state != State::Open {
-            return;
+    /// Starts the closing handshake from the server's side, on the driver's
+    /// task (a hook's error, a bad frame, a keepalive timeout, shutdown at
+    /// the start): the same way in as `close()` and other tasks take
+    /// ([`Shared::begin_close`]), then acted on at once. The first close
+    /// wins; once one has started, this does nothing.
+    pub(crate) fn begin_close(&mut self, code: u16, reason: &str, by: By) {
+        if self.close.is_open() {
+            self.shared.begin_close(code, reason, by, false);
+            self.take_outbox();
         }
-        self.state = State::Closing;
-        self.close_code = Some(code);
-        // A bad frame already seen: the stream has ended, so there is no
-        // answer to wait for.
-        if self.pending_fail.take().is_some() {
-            self.failed = true;
-        }
-        self.mark_closing();
-        self.inbox.clear();
-        // A close asked for meanwhile is superseded by this one.
-        let _ = self.shared.outbox.take(&mut self.pending);
-        self.close_frame = Some((code, reason.to_owned()));
-        self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
     }
 
-    fn mark_closing(&self) {
-        if !self.shared.closing.swap(true, Ordering::AcqRel) {
-            self.shared.drained.notify_waiters();
+    /// Takes what was queued while open; a close requested starts our side
+    /// of the handshake at once (its deadline too, whether or not the
+    /// socket takes writes), after the messages queued before it, and
+    /// drops what was read but not yet handled.
+    fn take_outbox(&mut self) {
+        if self.close.is_open() {
+            if let Some(request) = self.shared.outbox.take(&mut self.pending) {
+                self.close.start(request);
+                self.inbox.clear();
+            }
         }
     }
 
     fn end(&mut self) {
-        self.state = State::Ended;
+        self.close.end();
+        self.keepalive.stop();
         self.ws = None; // closes the TCP connection
         self.pending.clear();
-        self.close_deadline = None;
-        self.next_ping = None;
-        self.pong_deadline = None;
-        self.mark_closing();
-        self.shared.outbox.close();
-    }
-
-    /// Takes what was queued while open; a close asked for starts the
-    /// closing handshake at once (its deadline too, whether or not the
-    /// socket takes writes), after the messages queued before it.
-    fn take_outbox(&mut self) {
-        if self.state == State::Open {
-            if let Some((code, reason)) = self.shared.outbox.take(&mut self.pending) {
-                self.start_close(code, &reason);
-            }
-        }
+        self.shared.stop_sending();
+        self.shared.outbox.clear();
     }
 
     /// Whether there is something to hand to the engine.
@@ -231,12 +166,8 @@ impl Io {
         if self.pending.is_empty() {
             self.take_outbox();
         }
-        match self.state {
-            State::Open | State::Closing => {
-                self.ping_due.is_some() || !self.pending.is_empty() || self.close_frame.is_some()
-            }
-            State::Answered | State::Ended => false,
-        }
+        self.close.writes_allowed()
+            && (self.ping_due.is_some() || !self.pending.is_empty() || self.close.has_frame())
     }
 
     /// The next frame to hand to the engine: a due ping first, then queued
@@ -255,13 +186,11 @@ impl Io {
             self.counts.messages_out += 1;
             self.counts.bytes_out += len as u64;
             if self.counts.tick() {
-                self.shared.hub.inner.counters.flush(&mut self.counts);
+                self.shared.runtime.counters.flush(&mut self.counts);
             }
             return Some(message.into_ws());
         }
-        let (code, reason) = self.close_frame.take()?;
-        let reason = reason.into();
-        Some(ws::Message::Close(Some(CloseFrame { code, reason })))
+        self.close.take_frame()
     }
 
     /// Hands queued messages to the engine while it takes them; returns
@@ -310,10 +239,9 @@ impl Io {
         match Pin::new(ws).poll_flush(cx) {
             Poll::Ready(Ok(())) => {
                 self.unflushed = false;
-                let close_written = self.state == State::Closing && self.close_frame.is_none();
                 // The server closes the TCP connection first once the
                 // handshake is answered; after a failure, once our close is out.
-                if self.state == State::Answered || (self.failed && close_written) {
+                if self.close.ends_when_flushed() {
                     self.end();
                 }
                 true
@@ -328,14 +256,11 @@ impl Io {
 
     fn poll_read(&mut self, cx: &mut Context<'_>) {
         for _ in 0..BUDGET {
-            if self.state == State::Open && self.inbox.len() >= self.max_queue {
-                return; // backpressure: TCP slows the client until the hook catches up
-            }
-            if matches!(self.state, State::Answered | State::Ended)
-                || self.pending_fail.is_some()
-                || self.failed
-            {
+            if !self.close.reads_allowed() {
                 return;
+            }
+            if self.close.is_open() && self.inbox.len() >= self.max_queue {
+                return; // backpressure: TCP slows the client until the hook catches up
             }
             // Only when there may be something to read: every read attempt
             // costs tungstenite a memset of its read buffer, and most wakes
@@ -354,17 +279,17 @@ impl Io {
             match polled {
                 Poll::Pending => return,
                 Poll::Ready(Some(Ok(message))) => self.on_incoming(message),
-                Poll::Ready(Some(Err(error))) => match fail_of(error) {
-                    Some(fail) if self.state == State::Open => {
-                        // Messages read before the bad frame are still handled.
-                        self.pending_fail = Some(fail);
-                        if self.inbox.is_empty() {
-                            cx.waker().wake_by_ref();
-                        }
-                        return;
+                Poll::Ready(Some(Err(error))) => {
+                    // While open, messages read before the bad frame are
+                    // still handled before its close; else it ends here.
+                    if !fail_of(error).is_some_and(|failure| self.close.fail(failure)) {
+                        return self.end();
                     }
-                    _ => return self.end(),
-                },
+                    if self.inbox.is_empty() {
+                        cx.waker().wake_by_ref();
+                    }
+                    return;
+                }
                 Poll::Ready(None) => return self.end(),
             }
         }
@@ -381,25 +306,17 @@ impl Io {
                 return;
             }
             ws::Message::Pong(payload) => {
-                if let Some((id, sent)) = self.ping {
-                    if payload[..] == id.to_be_bytes() {
-                        let rtt = sent.elapsed().as_micros().max(1) as u64;
-                        self.shared.latency_us.store(rtt, Ordering::Relaxed);
-                        self.ping = None;
-                        self.pong_deadline = None;
-                    }
+                if let Some(rtt) = self.keepalive.pong(&payload) {
+                    self.shared.latency_us.store(rtt, Ordering::Relaxed);
                 }
                 return;
             }
+            // The peer closes (the engine queued its reply), or it answered
+            // our close: the handshake is complete once this is written.
             ws::Message::Close(frame) => {
-                if self.state == State::Open {
-                    // The peer closes: the engine queued its reply.
-                    self.close_code = Some(frame.map_or(1005, |f| f.code));
-                    self.mark_closing();
-                    self.close_deadline = Some(Box::pin(sleep(self.close_timeout)));
+                if self.close.peer_closed(frame.map(|f| f.code)) {
+                    self.shared.stop_sending();
                 }
-                // Or the peer answered our close: the handshake is complete.
-                self.state = State::Answered;
                 self.unflushed = true;
                 return;
             }
@@ -407,9 +324,9 @@ impl Io {
         self.counts.messages_in += 1;
         self.counts.bytes_in += data.len() as u64;
         if self.counts.tick() {
-            self.shared.hub.inner.counters.flush(&mut self.counts);
+            self.shared.runtime.counters.flush(&mut self.counts);
         }
-        if self.state == State::Open {
+        if self.close.is_open() {
             self.inbox.push_back(data);
         }
     }
@@ -417,48 +334,16 @@ impl Io {
     /// The keepalive timers (the close deadline is polled at the end of
     /// [`poll_io`](Self::poll_io)).
     fn poll_timers(&mut self, cx: &mut Context<'_>) {
-        if self.state != State::Open {
+        if !self.close.is_open() {
             return;
         }
         // While max_queue pauses reading, a pong may sit unread: the
         // deadline waits until reading resumes (poll_read runs first).
         let paused = self.inbox.len() >= self.max_queue;
-        if let Some(deadline) = self.pong_deadline.as_mut() {
-            if !paused && deadline.as_mut().poll(cx).is_ready() {
-                return self.start_close(1011, "keepalive ping timeout");
-            }
-        }
-        if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.ping_interval) {
-            // An armed timer wakes the task when it fires, so it is only
-            // checked (a load) until then, not polled on every wake-up. Its
-            // polls ignore tokio's task budget: a poll the budget refused
-            // would arm nothing, and no ping would ever go out.
-            if !self.ping_armed || next.is_elapsed() {
-                if unconstrained(next.as_mut()).poll_unpin(cx).is_ready() {
-                    next.as_mut().reset(Instant::now() + every);
-                    let _ = unconstrained(next.as_mut()).poll_unpin(cx);
-                    self.send_ping(cx);
-                }
-                self.ping_armed = true;
-            }
-        }
-    }
-
-    fn send_ping(&mut self, cx: &mut Context<'_>) {
-        self.pings_sent = self.pings_sent.wrapping_add(1);
-        let id = self.pings_sent;
-        self.ping_due = Some(id);
-        match self.ping {
-            None => {
-                self.ping = Some((id, Instant::now()));
-                if let Some(timeout) = self.ping_timeout {
-                    let mut deadline = Box::pin(sleep(timeout));
-                    let _ = deadline.as_mut().poll(cx);
-                    self.pong_deadline = Some(deadline);
-                }
-            }
-            // Still waiting for an earlier pong: keep its deadline, expect this id.
-            Some((_, sent)) => self.ping = Some((id, sent)),
+        match self.keepalive.poll(cx, paused) {
+            Tick::Idle => {}
+            Tick::Ping(id) => self.ping_due = Some(id),
+            Tick::TimedOut => self.begin_close(1011, "keepalive ping timeout", By::Keepalive),
         }
     }
 }
@@ -478,18 +363,20 @@ impl Wake for Shared {
 
 /// The close that a read error calls for, or `None` when the connection is
 /// simply gone (reset, end of stream).
-fn fail_of(error: axum::Error) -> Option<Fail> {
+fn fail_of(error: axum::Error) -> Option<Request> {
     use tungstenite::error::{Error, ProtocolError};
     let error = error.into_inner().downcast::<Error>().ok()?;
-    match *error {
-        Error::Utf8(_) => Some(Fail(1007, "invalid UTF-8 in a text message".to_owned())),
-        Error::Capacity(_) => Some(Fail(1009, "message too big".to_owned())),
-        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+    let (code, reason) = match *error {
+        Error::Utf8(_) => (1007, "invalid UTF-8 in a text message".to_owned()),
+        Error::Capacity(_) => (1009, "message too big".to_owned()),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => return None,
         Error::Protocol(error) => {
             let mut reason = error.to_string();
-            crate::socket::truncate_reason(&mut reason);
-            Some(Fail(1002, reason))
+            crate::connection::close::truncate_reason(&mut reason);
+            (1002, reason)
         }
-        _ => None,
-    }
+        _ => return None,
+    };
+    let by = By::Protocol;
+    Some(Request { code, reason, by })
 }

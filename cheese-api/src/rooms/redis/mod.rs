@@ -7,12 +7,15 @@
 //! delivers to its own members first, logs the outage once, reconnects by
 //! itself and cross-node delivery resumes.
 
-use crate::backplane::{Backplane, Envelope};
-use crate::hub::{Hub, HubInner};
+mod link;
+
+use crate::rooms::backplane::{Backplane, Envelope};
+use crate::rooms::hub::{Hub, WeakHub};
 use futures_util::StreamExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use link::{Health, Link};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 /// The first wait before reconnecting; doubled after each failure.
@@ -92,20 +95,6 @@ struct Shared {
     health: Arc<Health>,
     _stop: watch::Sender<()>,
     stopped: watch::Receiver<()>,
-}
-
-/// Connection state shared by the publisher and the subscribers.
-#[derive(Default)]
-struct Health {
-    /// Links (the publisher and one subscriber per hub) started.
-    links: AtomicUsize,
-    /// Links connected now.
-    up: AtomicUsize,
-    /// Links in an outage (failed since they were last up, or never up).
-    down: AtomicUsize,
-    dropped: AtomicU64,
-    /// Set while the queue is full, so that overflow is logged once.
-    overflowing: AtomicBool,
 }
 
 impl RedisBackplane {
@@ -233,7 +222,7 @@ impl Backplane for RedisBackplane {
         let subscriber = subscriber(
             self.client.clone(),
             self.channel.clone(),
-            Arc::downgrade(&hub.inner),
+            hub.downgrade(),
             Link::new(&self.shared.health, "subscriber"),
             self.shared.stopped.clone(),
         );
@@ -269,83 +258,6 @@ impl Backplane for RedisBackplane {
                 }
             }
         }
-    }
-}
-
-/// One connection's view of the shared health, logging each outage once.
-struct Link {
-    health: Arc<Health>,
-    role: &'static str,
-    up: bool,
-    in_outage: bool,
-    since: Instant,
-}
-
-impl Link {
-    fn new(health: &Arc<Health>, role: &'static str) -> Link {
-        health.links.fetch_add(1, Ordering::AcqRel);
-        Link {
-            health: health.clone(),
-            role,
-            up: false,
-            in_outage: false,
-            since: Instant::now(),
-        }
-    }
-
-    /// A connection attempt failed or an open connection broke.
-    fn failed(&mut self, channel: &str, error: &dyn std::fmt::Display) {
-        if self.up {
-            self.up = false;
-            self.health.up.fetch_sub(1, Ordering::AcqRel);
-        }
-        if self.in_outage {
-            tracing::debug!(role = self.role, channel, error = %error, "redis backplane: still unreachable");
-            return;
-        }
-        self.in_outage = true;
-        self.since = Instant::now();
-        if self.health.down.fetch_add(1, Ordering::AcqRel) == 0 {
-            tracing::warn!(
-                role = self.role,
-                channel,
-                error = %error,
-                "redis backplane unavailable: delivering to this node's members only, reconnecting in the background"
-            );
-        }
-    }
-
-    fn connected(&mut self, channel: &str) {
-        if !self.up {
-            self.up = true;
-            self.health.up.fetch_add(1, Ordering::AcqRel);
-        }
-        if self.in_outage {
-            self.in_outage = false;
-            if self.health.down.fetch_sub(1, Ordering::AcqRel) == 1 {
-                tracing::info!(
-                    role = self.role,
-                    channel,
-                    outage_ms = self.since.elapsed().as_millis() as u64,
-                    dropped = self.health.dropped.load(Ordering::Relaxed),
-                    "redis backplane reconnected: cross-node delivery resumed"
-                );
-            }
-        } else {
-            tracing::debug!(role = self.role, channel, "redis backplane connected");
-        }
-    }
-}
-
-impl Drop for Link {
-    fn drop(&mut self) {
-        if self.up {
-            self.health.up.fetch_sub(1, Ordering::AcqRel);
-        }
-        if self.in_outage {
-            self.health.down.fetch_sub(1, Ordering::AcqRel);
-        }
-        self.health.links.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -447,7 +359,7 @@ async fn publisher(
 async fn subscriber(
     client: ::redis::Client,
     channel: String,
-    hub: Weak<HubInner>,
+    hub: WeakHub,
     mut link: Link,
     mut stopped: watch::Receiver<()>,
 ) {
@@ -491,8 +403,7 @@ async fn subscriber(
                         link.failed(&channel, &"connection closed");
                         break;
                     };
-                    let Some(inner) = hub.upgrade() else { return };
-                    let hub = Hub { inner };
+                    let Some(hub) = hub.upgrade() else { return };
                     match Envelope::from_bytes(message.get_payload_bytes()) {
                         Some(e) if e.origin == hub.node() => {}
                         Some(e) => {
@@ -502,7 +413,7 @@ async fn subscriber(
                     }
                 }
                 _ = keepalive.tick() => {
-                    if hub.strong_count() == 0 {
+                    if hub.upgrade().is_none() {
                         return;
                     }
                     match tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<::redis::Value>()).await {

@@ -6,9 +6,9 @@
 //! it binds each hook's parameters (request, message, path values, axum
 //! extractors) and turns the hook's return value into an outcome.
 
+use crate::connection::socket::{SendError, Socket};
 use crate::message::{IntoMessage, Message, Rejected};
 use crate::request::Request;
-use crate::socket::{SendError, Socket};
 use crate::Limits;
 use axum::response::{IntoResponse, Response};
 use std::fmt::Display;
@@ -55,10 +55,10 @@ pub trait WebsocketServer: Default + Send + 'static {
         message: impl IntoMessage,
     ) -> impl Future<Output = Result<(), SendError>> + Send {
         // Fast path: queue at once, no handle cloned, when under write_limit.
-        use crate::socket::TryQueue;
+        use crate::connection::socket::TryQueue;
         let now = match message.into_message() {
             Err(e) => Err(Some(SendError::Json(e))),
-            Ok(message) => match crate::socket::CURRENT
+            Ok(message) => match crate::connection::socket::CURRENT
                 .try_with(|socket| socket.try_queue(message, socket.shared.write_limit, false))
             {
                 Err(_) => Err(Some(SendError::OutsideHook)),
@@ -212,7 +212,8 @@ impl<E: Display> IntoHookResult for Result<(), E> {
 
 /// What the pre-upgrade `handshake` hook may return: `()` to accept, or
 /// `Result<(), R>` where `Err(R)` is the HTTP response that refuses (any
-/// [`IntoResponse`], such as `StatusCode::UNAUTHORIZED` or
+/// [`IntoResponse`](https://docs.rs/axum/0.8/axum/response/trait.IntoResponse.html),
+/// such as `StatusCode::UNAUTHORIZED` or
 /// `(StatusCode::FORBIDDEN, "no")`).
 #[diagnostic::on_unimplemented(
     message = "the `handshake` hook must return `()` or `Result<(), R>` with `R: IntoResponse`, not `{Self}`"

@@ -7,10 +7,11 @@
 //! outgoing queue and its driver writes them, batching whatever is queued
 //! into one flush.
 
-use crate::hub::{Hub, Offer};
+use crate::connection::close::{validate_close, By, Status};
+use crate::connection::outbox::Outbox;
 use crate::message::{IntoMessage, Message};
-use futures_util::task::AtomicWaker;
-use std::collections::VecDeque;
+use crate::rooms::hub::{Hub, Offer};
+use crate::runtime::Runtime;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -62,128 +63,54 @@ pub(crate) enum TryQueue {
     Failed(SendError),
 }
 
-/// The connection's outgoing queue: any task pushes, the driver takes.
-/// Allocates nothing until used (a tokio channel allocates a block of 32
-/// slots per connection up front, which an idle connection would keep).
-#[derive(Default)]
-pub(crate) struct Outbox {
-    queue: Mutex<Queue>,
-    /// Whether `queue` holds anything: the driver looks here first, so
-    /// finding it empty takes no lock.
-    any: AtomicBool,
-    waker: AtomicWaker,
-}
-
-#[derive(Default)]
-struct Queue {
-    messages: VecDeque<Message>,
-    /// A close asked for (`close()`, shutdown, a slow receiver), not yet
-    /// taken by the driver. Not a queued command: the driver acts on it at
-    /// once, even while the socket takes no writes, so its `close_timeout`
-    /// runs for a peer that does not read.
-    close: Option<(u16, String)>,
-    /// Nothing more is queued: a close was asked for, or the driver is gone.
-    refusing: bool,
-}
-
-impl Outbox {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Queues a message for the driver; fails once a close was asked for or
-    /// the driver is gone (checked under the lock, so nothing is queued
-    /// behind a close). `wake: false` when the caller runs on the driver's
-    /// own task (a hook), which looks at the queue right after: waking it
-    /// would cost a spurious re-poll per message.
-    pub(crate) fn push(&self, message: Message, wake: bool) -> Result<(), SendError> {
-        {
-            let mut queue = self.lock();
-            if queue.refusing {
-                return Err(SendError::Closed);
-            }
-            queue.messages.push_back(message);
-            self.any.store(true, Ordering::Release);
-        }
-        if wake {
-            self.waker.wake();
-        }
-        Ok(())
-    }
-
-    /// Asks the driver to close with `code` and `reason` after what is
-    /// queued; later pushes fail.
-    pub(crate) fn request_close(&self, code: u16, reason: &str, wake: bool) {
-        {
-            let mut queue = self.lock();
-            if queue.refusing {
-                return;
-            }
-            queue.refusing = true;
-            queue.close = Some((code, reason.to_owned()));
-            self.any.store(true, Ordering::Release);
-        }
-        if wake {
-            self.waker.wake();
-        }
-    }
-
-    /// Registers the driver's task waker, woken by pushes and reads.
-    pub(crate) fn register(&self, waker: &std::task::Waker) {
-        self.waker.register(waker);
-    }
-
-    /// Wakes the driver's task.
-    pub(crate) fn wake(&self) {
-        self.waker.wake();
-    }
-
-    /// Moves every queued message into `into` (one lock for a whole burst)
-    /// and returns the close asked for, if any. The driver registers its
-    /// waker before it looks, so a push after this finds the waker.
-    pub(crate) fn take(&self, into: &mut VecDeque<Message>) -> Option<(u16, String)> {
-        if !self.any.load(Ordering::Acquire) {
-            return None;
-        }
-        let mut queue = self.lock();
-        self.any.store(false, Ordering::Release);
-        if into.is_empty() {
-            std::mem::swap(&mut queue.messages, into);
-        } else {
-            into.append(&mut queue.messages);
-        }
-        queue.close.take()
-    }
-
-    /// Refuses further pushes and drops what is queued.
-    pub(crate) fn close(&self) {
-        let dropped = {
-            let mut queue = self.lock();
-            queue.refusing = true;
-            std::mem::take(&mut queue.messages)
-        };
-        drop(dropped);
-    }
-}
-
 pub(crate) struct Shared {
     pub(crate) id: u64,
+    /// Open, closing or gone: the one flag of the connection's close that
+    /// other tasks read (see [`close`](crate::connection::close)).
+    pub(crate) status: Status,
     pub(crate) outbox: Outbox,
     /// Bytes handed to `send` and not yet given to the engine.
     pub(crate) queued: AtomicUsize,
-    /// Woken when `queued` falls or the connection closes.
+    /// Woken when `queued` falls or the connection stops taking sends.
     pub(crate) drained: Notify,
-    pub(crate) closing: AtomicBool,
     pub(crate) write_limit: usize,
     /// Whether the socket may have something to read: set by the read
     /// waker (and at the start), cleared by a read that would wait.
     pub(crate) readable: AtomicBool,
     /// Last ping round trip in microseconds (0: none yet).
     pub(crate) latency_us: AtomicU64,
-    pub(crate) hub: Hub,
-    /// The rooms this connection joined, and whether it has left the hub
-    /// (then joining does nothing, so no dead socket stays in a room).
-    rooms: Mutex<(Vec<String>, bool)>,
+    /// The app this connection belongs to: its hub, counters and node id.
+    pub(crate) runtime: Arc<Runtime>,
+    /// The rooms this connection joined. Under this lock `join` checks
+    /// and `leave_all` moves the status to gone, so no dead socket stays in
+    /// a room.
+    rooms: Mutex<Vec<String>>,
+}
+
+impl Shared {
+    /// The one way a close the server decides on starts: `close()`, a
+    /// hook's error, a slow receiver's 1013, shutdown's 1001, a keepalive
+    /// timeout, a protocol error. The first one wins (returns true): its
+    /// request waits in the outbox for the driver, behind the messages
+    /// queued before it, and senders waiting for room find the connection
+    /// closed. `wake: false` on the driver's own task.
+    pub(crate) fn begin_close(&self, code: u16, reason: &str, by: By, wake: bool) -> bool {
+        let began = self
+            .outbox
+            .request_close(&self.status, code, reason, by, wake);
+        if began {
+            self.drained.notify_waiters();
+        }
+        began
+    }
+
+    /// The connection takes no more sends with no close frame of ours to
+    /// send: the peer closed first, or the connection ended.
+    pub(crate) fn stop_sending(&self) {
+        if self.status.begin() {
+            self.drained.notify_waiters();
+        }
+    }
 }
 
 /// A handle to one connection: `Clone + Send + Sync + 'static`.
@@ -222,19 +149,19 @@ impl fmt::Debug for Socket {
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 impl Socket {
-    pub(crate) fn new(write_limit: usize, hub: Hub) -> Socket {
+    pub(crate) fn new(write_limit: usize, runtime: Arc<Runtime>) -> Socket {
         let shared = Shared {
-            // Unique across nodes: the hub's node id above a local counter.
-            id: (hub.node() << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            // Unique across nodes: the node id above a local counter.
+            id: (runtime.node << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            status: Status::new(),
             outbox: Outbox::default(),
             queued: AtomicUsize::new(0),
             drained: Notify::new(),
-            closing: AtomicBool::new(false),
             write_limit,
             readable: AtomicBool::new(true),
             latency_us: AtomicU64::new(0),
-            hub,
-            rooms: Mutex::new((Vec::new(), false)),
+            runtime,
+            rooms: Mutex::new(Vec::new()),
         };
         Socket {
             shared: Arc::new(shared),
@@ -256,7 +183,7 @@ impl Socket {
         }
         let len = message.len();
         shared.queued.fetch_add(len, Ordering::AcqRel);
-        match shared.outbox.push(message, wake) {
+        match shared.outbox.push(&shared.status, message, wake) {
             Ok(()) => TryQueue::Queued,
             Err(error) => {
                 shared.queued.fetch_sub(len, Ordering::AcqRel);
@@ -285,7 +212,7 @@ impl Socket {
 
     /// Whether a close has started (by either side) or the connection ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.closing.load(Ordering::Acquire)
+        !self.shared.status.is_open()
     }
 
     /// The round trip of the last answered keepalive ping, if any.
@@ -331,12 +258,10 @@ impl Socket {
     /// and 3000–4999; the reason is at most 123 bytes.
     pub async fn close(&self, code: u16, reason: &str) -> Result<(), SendError> {
         validate_close(code, reason)?;
-        if self.shared.closing.swap(true, Ordering::AcqRel) {
+        let wake = !self.on_own_task();
+        if !self.shared.begin_close(code, reason, By::App, wake) {
             return Err(SendError::Closed);
         }
-        self.shared.drained.notify_waiters();
-        let wake = !self.on_own_task();
-        self.shared.outbox.request_close(code, reason, wake);
         Ok(())
     }
 }
@@ -345,20 +270,19 @@ impl Socket {
     /// Joins `room` (on this node; sends to the room reach every node).
     /// Does nothing once the connection has ended.
     pub fn join(&self, room: &str) {
-        let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        let (joined, left) = &mut *rooms;
-        if !*left && !joined.iter().any(|r| r == room) {
+        let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.shared.status.is_gone() && !joined.iter().any(|r| r == room) {
             joined.push(room.to_owned());
-            self.shared.hub.join(self, room);
+            self.shared.runtime.hub.join(self, room);
         }
     }
 
     /// Leaves `room`; rooms are left automatically on disconnect.
     pub fn leave(&self, room: &str) {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(at) = rooms.0.iter().position(|r| r == room) {
-            rooms.0.swap_remove(at);
-            self.shared.hub.leave(self, room);
+        if let Some(at) = rooms.iter().position(|r| r == room) {
+            rooms.swap_remove(at);
+            self.shared.runtime.hub.leave(self, room);
         }
     }
 
@@ -368,20 +292,23 @@ impl Socket {
             .rooms
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .0
             .clone()
     }
 
     /// Marks the connection as gone from the hub and returns its rooms.
     pub(crate) fn leave_all(&self) -> Vec<String> {
         let mut rooms = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        rooms.1 = true;
-        std::mem::take(&mut rooms.0)
+        // Still open only if the connection's task was dropped or panicked
+        // before its driver ended: senders waiting for room stop waiting.
+        if self.shared.status.leave() {
+            self.shared.drained.notify_waiters();
+        }
+        std::mem::take(&mut *rooms)
     }
 
     /// The app's [`Hub`], to send to rooms, routes and other sockets.
     pub fn hub(&self) -> Hub {
-        self.shared.hub.clone()
+        self.shared.runtime.hub.clone()
     }
 
     /// A broadcast's delivery: never waits; a receiver whose queue is
@@ -391,18 +318,16 @@ impl Socket {
             TryQueue::Queued => Offer::Queued,
             TryQueue::Failed(_) => Offer::Closed,
             TryQueue::Full(_) => {
-                self.close_now(1013, "too slow: outgoing queue full");
+                self.begin_close(1013, "too slow: outgoing queue full", By::SlowReceiver);
                 Offer::TooSlow
             }
         }
     }
 
-    /// Queues a close the server decided on (shutdown); no-op once closing.
-    pub(crate) fn close_now(&self, code: u16, reason: &str) {
-        if !self.shared.closing.swap(true, Ordering::AcqRel) {
-            self.shared.drained.notify_waiters();
-            self.shared.outbox.request_close(code, reason, true);
-        }
+    /// Starts a close the server decided on (a slow receiver, shutdown)
+    /// from any task; no-op once closing.
+    pub(crate) fn begin_close(&self, code: u16, reason: &str, by: By) {
+        let _ = self.shared.begin_close(code, reason, by, true);
     }
 }
 
@@ -411,57 +336,4 @@ impl Socket {
 /// is absorbed while a stalled reader is cut off with bounded memory.
 pub(crate) fn broadcast_limit(write_limit: usize) -> usize {
     write_limit.saturating_mul(16).max(1 << 20)
-}
-
-/// Checks a close code and reason against RFC 6455.
-pub(crate) fn validate_close(code: u16, reason: &str) -> Result<(), SendError> {
-    let code_ok = matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999);
-    if !code_ok {
-        return Err(SendError::InvalidClose(format!(
-            "close code {code} may not be sent: use 1000-1003, 1007-1014 or 3000-4999"
-        )));
-    }
-    if reason.len() > 123 {
-        return Err(SendError::InvalidClose(format!(
-            "close reason is {} bytes; at most 123 fit in a close frame",
-            reason.len()
-        )));
-    }
-    Ok(())
-}
-
-/// Cuts a reason to at most 123 bytes on a character boundary.
-pub(crate) fn truncate_reason(reason: &mut String) {
-    if reason.len() > 123 {
-        let mut end = 120;
-        while !reason.is_char_boundary(end) {
-            end -= 1;
-        }
-        reason.truncate(end);
-        reason.push_str("...");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn close_codes() {
-        for ok in [1000, 1003, 1007, 1014, 3000, 4999] {
-            assert!(validate_close(ok, "").is_ok(), "{ok}");
-        }
-        for bad in [0, 999, 1004, 1005, 1006, 1015, 2999, 5000] {
-            assert!(validate_close(bad, "").is_err(), "{bad}");
-        }
-        assert!(validate_close(1000, &"x".repeat(124)).is_err());
-    }
-
-    #[test]
-    fn truncation_keeps_utf8() {
-        let mut s = "é".repeat(100);
-        truncate_reason(&mut s);
-        assert!(s.len() <= 123);
-        assert!(s.ends_with("..."));
-    }
 }

@@ -1,5 +1,6 @@
-//! Serving: the accept loop, the app-wide handshake timeout, and graceful
-//! shutdown.
+//! Serving: the accept loop (quiet when out of file descriptors: one
+//! warning and one summary per episode), the app-wide handshake timeout,
+//! and graceful shutdown.
 //!
 //! Each accepted TCP connection is served by hyper's HTTP/1 with upgrades and
 //! a header-read timeout (slowloris), and carries its accept time so each
@@ -7,102 +8,18 @@
 //! the loop stops accepting, new upgrades get 503, every open connection is
 //! closed with 1001, and the loop returns once every `disconnection` ran.
 
-use crate::hub::Hub;
-use crate::socket::Socket;
+use crate::runtime::Runtime;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use tower::ServiceExt;
-
-/// State shared by an app's routes and connections.
-pub(crate) struct Runtime {
-    pub(crate) draining: AtomicBool,
-    /// Every open connection and its rooms (locked at connect, disconnect
-    /// and broadcast, never per message): shutdown closes each with 1001.
-    pub(crate) hub: Hub,
-    live: AtomicUsize,
-    idle: Notify,
-}
-
-impl Runtime {
-    pub(crate) fn new() -> Runtime {
-        Runtime {
-            draining: AtomicBool::new(false),
-            hub: Hub::new(),
-            live: AtomicUsize::new(0),
-            idle: Notify::new(),
-        }
-    }
-
-    pub(crate) fn is_draining(&self) -> bool {
-        self.draining.load(Ordering::SeqCst)
-    }
-
-    /// Counts a connection as open until the guard drops (after its
-    /// `disconnection` ran, or if its task panicked), and says whether the
-    /// app is already draining: then the caller closes with 1001 at once.
-    pub(crate) fn track(
-        self: &Arc<Self>,
-        socket: &Socket,
-        route: &'static str,
-    ) -> (LiveGuard, bool) {
-        self.live.fetch_add(1, Ordering::AcqRel);
-        self.hub.register(socket, route);
-        // Registered before the check: either shutdown's sweep sees this
-        // socket, or this check sees the flag.
-        let draining = self.is_draining();
-        (
-            LiveGuard {
-                runtime: self.clone(),
-                socket: socket.clone(),
-                route,
-            },
-            draining,
-        )
-    }
-
-    fn begin_drain(&self) {
-        self.draining.store(true, Ordering::SeqCst);
-        for socket in self.hub.all_sockets() {
-            socket.close_now(1001, "server shutting down");
-        }
-    }
-
-    async fn wait_idle(&self) {
-        loop {
-            let idle = self.idle.notified();
-            tokio::pin!(idle);
-            idle.as_mut().enable();
-            if self.live.load(Ordering::Acquire) == 0 {
-                return;
-            }
-            idle.await;
-        }
-    }
-}
-
-pub(crate) struct LiveGuard {
-    runtime: Arc<Runtime>,
-    socket: Socket,
-    route: &'static str,
-}
-
-impl Drop for LiveGuard {
-    fn drop(&mut self) {
-        self.runtime.hub.unregister(&self.socket, self.route);
-        if self.runtime.live.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.runtime.idle.notify_waiters();
-        }
-    }
-}
 
 /// Marks a request that arrived over TLS.
 #[derive(Clone, Copy)]
@@ -209,6 +126,67 @@ async fn serve_connection<I>(
     }
 }
 
+/// How long the accept loop waits after a failed accept (out of file
+/// descriptors: until a connection closes) before it tries again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
+
+/// How long accepts must go without failing for an episode of failures to
+/// end: a server at its file limit fails, accepts one connection when
+/// another closes, and fails again; that is one episode, not many.
+const ACCEPT_QUIET: Duration = Duration::from_secs(1);
+
+/// An episode of failing accepts, logged twice: a warning at its first
+/// failure and a line with the count when it ends, not each retry (a server
+/// out of file descriptors retries 20 times a second for as long as it
+/// lasts).
+#[derive(Default)]
+struct AcceptFailures {
+    /// The episode's first and last failure.
+    episode: Option<(Instant, Instant)>,
+    failed: u64,
+}
+
+impl AcceptFailures {
+    fn failed(&mut self, error: &std::io::Error) {
+        let now = Instant::now();
+        self.failed += 1;
+        match &mut self.episode {
+            Some((_, last)) => *last = now,
+            None => {
+                self.episode = Some((now, now));
+                tracing::warn!(%error, "accept failed: retrying every {ACCEPT_RETRY:?}, logged again with a count when accepts work again");
+            }
+        }
+    }
+
+    /// When the episode ends if no accept fails before.
+    fn quiet_at(&self) -> Option<Instant> {
+        self.episode.map(|(_, last)| last + ACCEPT_QUIET)
+    }
+
+    /// Ends the episode, if one is running, with the count of failures (a
+    /// warning too, so whoever saw the first line sees the last).
+    fn end(&mut self, message: &str) {
+        if let Some((first, last)) = self.episode.take() {
+            tracing::warn!(
+                failed = std::mem::take(&mut self.failed),
+                lasted = ?last - first,
+                "{message}"
+            );
+        }
+    }
+}
+
+/// A failed accept that only concerns the connection being accepted (as
+/// axum's `serve` and hyper's examples tell them apart).
+fn is_connection_error(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        error.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
+}
+
 /// Serves `router` on `listener` until `stop` or an OS signal, then drains.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -230,19 +208,30 @@ pub(crate) async fn serve(
         tokio::select! { _ = stop.notified() => {}, _ = os_signal() => {} }
     };
     tokio::pin!(stopped);
+    let mut failures = AcceptFailures::default();
     loop {
+        let quiet = failures.quiet_at();
         let (stream, peer) = tokio::select! {
             biased;
             _ = &mut stopped => break,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
+                // One client gave up before we took its connection.
+                Err(error) if is_connection_error(&error) => {
+                    tracing::debug!(%error, "accept: connection lost before it was accepted");
+                    continue;
+                }
                 Err(error) => {
                     // Out of file descriptors and the like: back off, keep serving.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    failures.failed(&error);
+                    tokio::time::sleep(ACCEPT_RETRY).await;
                     continue;
                 }
             },
+            _ = async { if let Some(at) = quiet { tokio::time::sleep_until(at).await } }, if quiet.is_some() => {
+                failures.end("accept recovered");
+                continue;
+            }
         };
         let _ = stream.set_nodelay(true);
         let router = router.clone();
@@ -272,6 +261,7 @@ pub(crate) async fn serve(
         ));
     }
     drop(listener);
+    failures.end("accept was still failing at shutdown");
     runtime.begin_drain();
     tracing::info!("shutting down: closing open connections with 1001");
     if tokio::time::timeout(drain_timeout, runtime.wait_idle())

@@ -10,9 +10,9 @@
 //! With a [`Backplane`](crate::Backplane) the same sends reach the members on
 //! every node.
 
-use crate::backplane::{Backplane, Envelope, Target};
+use crate::connection::socket::{SendError, Socket};
 use crate::message::{IntoMessage, Message};
-use crate::socket::{SendError, Socket};
+use crate::rooms::backplane::{Backplane, Envelope, Target};
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,12 +29,13 @@ struct Registry {
     routes: HashMap<&'static str, Members>,
 }
 
-pub(crate) struct HubInner {
+struct HubInner {
     registry: Mutex<Registry>,
     backplane: Mutex<Option<Arc<dyn Backplane>>>,
-    pub(crate) node: u64,
+    node: u64,
     slow_closes: AtomicU64,
-    pub(crate) counters: Counters,
+    /// The app's counters (owned by its runtime), for [`Hub::stats`].
+    counters: Arc<Counters>,
 }
 
 /// The app's rooms: send to a route's connections, a room or given sockets,
@@ -62,7 +63,24 @@ pub(crate) struct HubInner {
 /// ```
 #[derive(Clone)]
 pub struct Hub {
-    pub(crate) inner: Arc<HubInner>,
+    inner: Arc<HubInner>,
+}
+
+/// A [`Hub`] that does not keep the app's rooms alive ([`Hub::downgrade`]).
+#[derive(Clone)]
+pub struct WeakHub(std::sync::Weak<HubInner>);
+
+impl WeakHub {
+    /// The hub, while its app still exists.
+    pub fn upgrade(&self) -> Option<Hub> {
+        self.0.upgrade().map(|inner| Hub { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakHub").finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Hub {
@@ -82,32 +100,25 @@ pub struct Recipients {
     except: Option<u64>,
 }
 
-fn node_id() -> u64 {
-    // Distinct per process without a random-number crate: time and pid.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as u64);
-    let mixed = nanos ^ (u64::from(std::process::id()) << 32) ^ 0x9E37_79B9_7F4A_7C15;
-    mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9) >> 40 // 24 bits
-}
-
-impl Default for Hub {
-    fn default() -> Self {
-        Hub::new()
-    }
-}
-
 impl Hub {
-    pub(crate) fn new() -> Hub {
+    /// The hub of the node `node`; `counters` are the app's, for
+    /// [`stats`](Self::stats).
+    pub(crate) fn new(node: u64, counters: Arc<Counters>) -> Hub {
         Hub {
             inner: Arc::new(HubInner {
                 registry: Mutex::new(Registry::default()),
                 backplane: Mutex::new(None),
-                node: node_id(),
+                node,
                 slow_closes: AtomicU64::new(0),
-                counters: Counters::default(),
+                counters,
             }),
         }
+    }
+
+    /// A handle that does not keep the hub alive, for a backplane's
+    /// background tasks: they end once the app is gone.
+    pub fn downgrade(&self) -> WeakHub {
+        WeakHub(Arc::downgrade(&self.inner))
     }
 
     fn registry(&self) -> MutexGuard<'_, Registry> {
@@ -309,18 +320,21 @@ impl Recipients {
 
 /// `Hub` as an axum extractor, in handlers served by the app (and in hooks,
 /// including `handshake` and `subprotocol`). Outside the app's router there
-/// is no hub to hand out: the request fails with 500 rather than sending
-/// into an empty hub that reaches nobody.
+/// is no hub to hand out: the request fails with [`Refusal::no_hub`] (500)
+/// rather than sending into an empty hub that reaches nobody.
+///
+/// [`Refusal::no_hub`]: crate::Refusal::no_hub
 impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Hub {
-    type Rejection = (axum::http::StatusCode, &'static str);
+    type Rejection = crate::Refusal;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
         _: &S,
     ) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<Hub>().cloned().ok_or((
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "Hub extractor used outside a cheese-api app's router",
-        ))
+        parts
+            .extensions
+            .get::<Hub>()
+            .cloned()
+            .ok_or_else(crate::Refusal::no_hub)
     }
 }

@@ -2,8 +2,8 @@
 //! connections than its cap (503), and where the client's address comes
 //! from (the socket, or proxy headers when the app trusts them).
 
-use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use crate::http::refusal::Refusal;
+use axum::http::{header, HeaderMap};
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,7 +92,7 @@ impl Drop for Slot {
 impl Guard {
     /// 403 for an `Origin` that is not allowed. A request with no `Origin`
     /// is not from a browser page and cannot be a cross-site hijack.
-    pub(crate) fn check_origin(&self, headers: &HeaderMap, path: &str) -> Result<(), Response> {
+    pub(crate) fn check_origin(&self, headers: &HeaderMap, path: &str) -> Result<(), Refusal> {
         let (Some(allowed), Some(origin)) = (&self.origins, headers.get(header::ORIGIN)) else {
             return Ok(());
         };
@@ -108,49 +108,55 @@ impl Guard {
                 "refused a WebSocket upgrade from an origin not allowed (403)"
             );
         }
-        Err((StatusCode::FORBIDDEN, "403 Forbidden: origin not allowed\n").into_response())
+        Err(Refusal::origin_not_allowed())
     }
 
     /// Takes a connection slot under the app's and the route's caps, or 503.
-    pub(crate) fn reserve(&self) -> Result<Slot, Response> {
+    pub(crate) fn reserve(&self) -> Result<Slot, Refusal> {
         let mut slot = Slot(Vec::new());
         for (cap, count) in [&self.app_cap, &self.route_cap].into_iter().flatten() {
             if count.fetch_add(1, Ordering::AcqRel) >= *cap {
                 count.fetch_sub(1, Ordering::AcqRel);
-                return Err((
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "503 Service Unavailable: too many connections\n",
-                )
-                    .into_response());
+                return Err(Refusal::too_many_connections());
             }
             slot.0.push(count.clone());
         }
         Ok(slot)
     }
 
-    /// The client's address and whether the client reached us over TLS, from
-    /// the proxy headers when trusted, else from the socket.
+    /// The client's address and whether the client reached us over TLS
+    /// ([`client_address`] with this route's setting).
     pub(crate) fn client(
         &self,
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
         tls: bool,
     ) -> (Option<SocketAddr>, bool) {
-        if !self.trust_proxy {
-            return (peer, tls);
-        }
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let forwarded_ip = text("x-real-ip")
-            .or_else(|| text("x-forwarded-for").and_then(|v| v.split(',').next()))
-            .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
-        let client = forwarded_ip.map(|ip| SocketAddr::new(ip, 0)).or(peer);
-        let secure = match text("x-forwarded-proto") {
-            Some(proto) => {
-                proto.trim().eq_ignore_ascii_case("https")
-                    || proto.trim().eq_ignore_ascii_case("wss")
-            }
-            None => tls,
-        };
-        (client, secure)
+        client_address(self.trust_proxy, headers, peer, tls)
     }
+}
+
+/// The client's address and whether the client reached us over TLS, from
+/// the proxy headers when trusted, else from the socket.
+pub(crate) fn client_address(
+    trust_proxy: bool,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    tls: bool,
+) -> (Option<SocketAddr>, bool) {
+    if !trust_proxy {
+        return (peer, tls);
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded_ip = text("x-real-ip")
+        .or_else(|| text("x-forwarded-for").and_then(|v| v.split(',').next()))
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
+    let client = forwarded_ip.map(|ip| SocketAddr::new(ip, 0)).or(peer);
+    let secure = match text("x-forwarded-proto") {
+        Some(proto) => {
+            proto.trim().eq_ignore_ascii_case("https") || proto.trim().eq_ignore_ascii_case("wss")
+        }
+        None => tls,
+    };
+    (client, secure)
 }

@@ -2,15 +2,16 @@
 //! socket's I/O side by side, with no task hop, lock or copy per message.
 //!
 //! While a hook runs, [`drive`] polls the hook and then the I/O
-//! ([`Io`](crate::driver::Io)) in the same task, so a slow hook still has its
+//! ([`Io`]) in the same task, so a slow hook still has its
 //! pongs read and its sends written.
 
-use crate::driver::{Event, Io};
+use crate::connection::close::{truncate_reason, By};
+use crate::connection::driver::{Event, Io};
+use crate::connection::socket::{Socket, CURRENT};
+use crate::handler::{HookError, Hooks};
+use crate::http::security::Slot;
 use crate::request::Request;
-use crate::security::Slot;
-use crate::serve::{LiveGuard, Runtime};
-use crate::server::{HookError, Hooks};
-use crate::socket::{truncate_reason, Socket, CURRENT};
+use crate::runtime::{LiveGuard, Runtime};
 use axum::extract::ws::WebSocket;
 use futures_util::FutureExt;
 use std::future::{poll_fn, Future};
@@ -67,7 +68,7 @@ fn settle(
         }
     };
     truncate_reason(&mut reason);
-    io.start_close(code, &reason);
+    io.begin_close(code, &reason, By::Hook);
     false
 }
 
@@ -114,9 +115,9 @@ pub(crate) fn start<T: Hooks>(
         runtime,
     } = *pending;
     let limits = T::LIMITS;
-    let socket = Socket::new(limits.write_limit, runtime.hub.clone());
+    let socket = Socket::new(limits.write_limit, runtime.clone());
     let (live, draining) = runtime.track(&socket, T::PATH);
-    runtime.hub.inner.counters.opened();
+    runtime.counters.opened();
     let io = Io::new(ws, socket.shared.clone(), &limits, draining);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
@@ -179,11 +180,8 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
-    let code = conn.io.close_code.unwrap_or(1006);
-    conn.runtime
-        .hub
-        .inner
-        .counters
-        .ended(code, &mut conn.io.counts);
-    tracing::info!(code, duration = ?conn.started.elapsed(), "disconnected");
+    let (code, by) = conn.io.close.outcome();
+    conn.runtime.counters.ended(code, &mut conn.io.counts);
+    let by = by.map_or("-", By::as_str);
+    tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }

@@ -1,0 +1,13 @@
+//! The HTTP side of a request, up to `101 Switching Protocols`: the accept
+//! loop and graceful shutdown ([`serve`]), the router that matches a path to
+//! a route ([`router`]), the checks before the upgrade ([`security`]), every
+//! refusal's answer and its log line ([`refusal`]), the handshake through axum's `WebSocketUpgrade`
+//! ([`upgrade`]), and TLS.
+
+pub(crate) mod refusal;
+pub(crate) mod router;
+pub(crate) mod security;
+pub(crate) mod serve;
+#[cfg(feature = "tls")]
+pub mod tls;
+pub(crate) mod upgrade;

@@ -1,0 +1,143 @@
+//! From a request's path to its route: each registered route with its
+//! checks, the `axum::Router` an [`App`] becomes, and the dispatch that tries
+//! the routes sharing one axum path, most specific first.
+
+use crate::app::App;
+use crate::handler::Hooks;
+use crate::http::refusal::{self, Refusal};
+use crate::http::security::{Guard, Origins};
+use crate::route::{ParamKind, Pattern};
+use crate::runtime::Runtime;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::future::BoxFuture;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+
+/// Serves an upgrade request that matched a route, with its path values.
+pub(crate) type Serve = fn(
+    axum::extract::Request,
+    Vec<(String, String)>,
+    Arc<Runtime>,
+    Arc<Guard>,
+) -> BoxFuture<'static, Response>;
+
+/// A registered `#[websocket]` handler and its per-route settings.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) type_id: TypeId,
+    pub(crate) type_name: &'static str,
+    pub(crate) pattern: Pattern,
+    pub(crate) serve: Serve,
+    pub(crate) close_timeout: std::time::Duration,
+    pub(crate) origins: Option<Origins>,
+    pub(crate) max_connections: Option<usize>,
+    /// Open connections on this route, for `max_connections`.
+    pub(crate) count: Arc<AtomicUsize>,
+}
+
+/// A named pattern's check of a segment value.
+pub(crate) type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
+/// The [`Serve`] of handler `T`.
+pub(crate) fn serve_boxed<T: Hooks>(
+    req: axum::extract::Request,
+    params: Vec<(String, String)>,
+    runtime: Arc<Runtime>,
+    guard: Arc<Guard>,
+) -> BoxFuture<'static, Response> {
+    Box::pin(crate::http::upgrade::serve::<T>(
+        req, params, runtime, guard,
+    ))
+}
+
+impl App {
+    /// The app as an `axum::Router`, to serve or to merge into your own.
+    ///
+    /// # Panics
+    /// When a route uses a `<name:kind>` with no [`pattern`](Self::pattern)
+    /// registered for `kind`.
+    pub fn router(&self) -> Router {
+        // Each route with its checks (the app's settings folded into its own).
+        let mut groups: BTreeMap<String, Vec<(Route, Arc<Guard>)>> = BTreeMap::new();
+        for route in &self.routes {
+            for seg in route.pattern.segments() {
+                if let crate::route::Segment::Param {
+                    kind: ParamKind::Named(kind),
+                    ..
+                } = seg
+                {
+                    assert!(
+                        self.patterns.contains_key(kind),
+                        "route {} of {} uses the type `{kind}`: add it with App::pattern(\"{kind}\", ...) \
+                         or use one of `str`, `int`, `float`, `uuid`",
+                        route.pattern,
+                        route.type_name
+                    );
+                }
+            }
+            let guard = Arc::new(Guard {
+                origins: route.origins.clone().or_else(|| self.origins.clone()),
+                app_cap: self.max_connections.map(|max| (max, self.live.clone())),
+                route_cap: route.max_connections.map(|max| (max, route.count.clone())),
+                trust_proxy: self.trust_proxy,
+                logged: self.refused_origins.clone(),
+            });
+            groups
+                .entry(crate::route::axum_path(&route.pattern))
+                .or_default()
+                .push((route.clone(), guard));
+        }
+        let patterns = Arc::new(self.patterns.clone());
+        let runtime = self.runtime.clone();
+        let mut router = Router::new();
+        for (path, mut routes) in groups {
+            routes.sort_by(|(a, _), (b, _)| a.pattern.specificity_cmp(&b.pattern));
+            let routes: Arc<[(Route, Arc<Guard>)]> = routes.into();
+            let patterns = patterns.clone();
+            let runtime = runtime.clone();
+            let handler = get(move |req: axum::extract::Request| {
+                let routes = routes.clone();
+                let patterns = patterns.clone();
+                let runtime = runtime.clone();
+                async move { dispatch(&routes, &patterns, runtime, req).await }
+            });
+            if path != "/" {
+                router = router.route(&format!("{path}/"), handler.clone());
+            }
+            router = router.route(&path, handler);
+        }
+        let trust_proxy = self.trust_proxy;
+        let router = router
+            .merge(self.extra.clone())
+            .layer(axum::middleware::from_fn(move |req, next| {
+                refusal::log_refusals(trust_proxy, req, next)
+            }))
+            .layer(axum::Extension(self.runtime.hub.clone()));
+        self.extensions
+            .iter()
+            .fold(router, |router, add| add(router))
+    }
+}
+
+async fn dispatch(
+    routes: &[(Route, Arc<Guard>)],
+    patterns: &HashMap<String, Check>,
+    runtime: Arc<Runtime>,
+    req: axum::extract::Request,
+) -> Response {
+    let check = |kind: &ParamKind, value: &str| match kind {
+        ParamKind::Named(name) => !value.is_empty() && patterns.get(name).is_some_and(|c| c(value)),
+        builtin => builtin.matches_builtin(value),
+    };
+    let path = req.uri().path().to_owned();
+    for (route, guard) in routes {
+        if let Some(params) = route.pattern.matches_with(&path, &check) {
+            return (route.serve)(req, params, runtime, guard.clone()).await;
+        }
+    }
+    Refusal::not_found().into_response()
+}
