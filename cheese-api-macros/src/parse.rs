@@ -249,10 +249,19 @@ fn shape(item: &ItemImpl, errors: &mut Vec<syn::Error>) -> Shape {
         return Shape::TraitImpl;
     }
     if !item.generics.params.is_empty() {
-        errors.push(syn::Error::new_spanned(
-            &item.generics,
-            "a #[websocket] impl block cannot be generic: one concrete type per route",
-        ));
+        let borrows = item
+            .generics
+            .params
+            .iter()
+            .all(|g| matches!(g, syn::GenericParam::Lifetime(_)));
+        let message = match borrows {
+            true => {
+                "a #[websocket] type cannot borrow: it lives as long as its connection, \
+                     so give it owned fields (`String`, not `&'a str`)"
+            }
+            false => "a #[websocket] impl block cannot be generic: one concrete type per route",
+        };
+        errors.push(syn::Error::new_spanned(&item.generics, message));
         return Shape::Generic;
     }
     Shape::Inherent
