@@ -8,6 +8,8 @@ use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{Expr, Ident, Lit};
 
+use crate::hint::did_you_mean;
+
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     /// Seconds, integer or float; `None` allowed.
@@ -48,10 +50,19 @@ fn key_list() -> String {
         .join(", ")
 }
 
+/// What `None` means for a timeout: the `websockets` library's meaning,
+/// which for `close_timeout` is not "disabled" but 10 seconds.
+fn none_means(name: &str) -> &'static str {
+    match name {
+        "close_timeout" => "`None` for 10 seconds (the default)",
+        _ => "`None` to disable it",
+    }
+}
+
 /// What a key takes, for messages: "a whole number of bytes, like ...".
 fn expected(name: &str, kind: Kind) -> String {
     match (name, kind) {
-        (_, Kind::Timeout) => "seconds, like `10` or `0.5`, or `None` to disable it".to_owned(),
+        (_, Kind::Timeout) => format!("seconds, like `10` or `0.5`, or {}", none_means(name)),
         ("max_queue", _) => {
             "a whole number of messages, like `32`, or `None` for no limit".to_owned()
         }
@@ -68,7 +79,6 @@ fn bad(expr: &Expr, message: String) -> syn::Error {
 
 /// Evaluates a constant integer expression: literals, `+ - * / <<` and parentheses.
 fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
-    use syn::BinOp;
     match expr {
         Expr::Lit(l) => match &l.lit {
             Lit::Int(i) => i.base10_parse::<u128>().map_err(|_| {
@@ -88,38 +98,7 @@ fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
             expr,
             format!("`{name}` cannot be negative: give {}", expected(name, kind)),
         )),
-        Expr::Binary(b) => {
-            let (l, r) = (
-                eval_int(&b.left, name, kind)?,
-                eval_int(&b.right, name, kind)?,
-            );
-            let v = match b.op {
-                BinOp::Add(_) => l.checked_add(r),
-                BinOp::Sub(_) => l.checked_sub(r),
-                BinOp::Mul(_) => l.checked_mul(r),
-                BinOp::Div(_) => l.checked_div(r),
-                BinOp::Shl(_) => u32::try_from(r)
-                    .ok()
-                    .and_then(|r| l.checked_shl(r).filter(|v| v >> r == l)),
-                _ => {
-                    return Err(syn::Error::new_spanned(
-                        b.op,
-                        format!("only `+ - * / <<` are allowed in `{name}`"),
-                    ))
-                }
-            };
-            v.ok_or_else(|| {
-                let why = match b.op {
-                    BinOp::Sub(_) => "is negative",
-                    BinOp::Div(_) => "divides by zero",
-                    _ => "overflows",
-                };
-                bad(
-                    expr,
-                    format!("`{name}` {why} here: give {}", expected(name, kind)),
-                )
-            })
-        }
+        Expr::Binary(b) => eval_binary(b, expr, name, kind),
         _ => Err(bad(
             expr,
             format!(
@@ -128,6 +107,45 @@ fn eval_int(expr: &Expr, name: &str, kind: Kind) -> Result<u128, syn::Error> {
             ),
         )),
     }
+}
+
+/// `left op right` of [`eval_int`], with the error for an overflow, a
+/// negative result or a division by zero.
+fn eval_binary(
+    b: &syn::ExprBinary,
+    expr: &Expr,
+    name: &str,
+    kind: Kind,
+) -> Result<u128, syn::Error> {
+    use syn::BinOp;
+    let (l, r) = (
+        eval_int(&b.left, name, kind)?,
+        eval_int(&b.right, name, kind)?,
+    );
+    let v = match b.op {
+        BinOp::Add(_) => l.checked_add(r),
+        BinOp::Sub(_) => l.checked_sub(r),
+        BinOp::Mul(_) => l.checked_mul(r),
+        BinOp::Div(_) => l.checked_div(r),
+        BinOp::Shl(_) => u32::try_from(r)
+            .ok()
+            .and_then(|r| l.checked_shl(r).filter(|v| v >> r == l)),
+        _ => {
+            let message = format!("only `+ - * / <<` are allowed in `{name}`");
+            return Err(syn::Error::new_spanned(b.op, message));
+        }
+    };
+    v.ok_or_else(|| {
+        let why = match b.op {
+            BinOp::Sub(_) => "is negative",
+            BinOp::Div(_) => "divides by zero",
+            _ => "overflows",
+        };
+        bad(
+            expr,
+            format!("`{name}` {why} here: give {}", expected(name, kind)),
+        )
+    })
 }
 
 fn eval_seconds(expr: &Expr, name: &str) -> Result<f64, syn::Error> {
@@ -163,32 +181,61 @@ fn is_none(expr: &Expr) -> bool {
     matches!(expr, Expr::Path(p) if p.path.is_ident("None"))
 }
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur.push(
-                (prev[j] + usize::from(ca != *cb))
-                    .min(prev[j + 1] + 1)
-                    .min(cur[j] + 1),
-            );
-        }
-        prev = cur;
+/// The checked value of `name = expr`.
+fn value_of(expr: &Expr, name: &str, kind: Kind) -> Result<Value, syn::Error> {
+    match kind {
+        _ if is_none(expr) && kind == Kind::Size => Err(bad(
+            expr,
+            format!(
+                "`{name}` cannot be `None`: give {} (default {})",
+                expected(name, kind),
+                1 << 16
+            ),
+        )),
+        _ if is_none(expr) => Ok(Value::None),
+        Kind::Timeout => seconds(expr, name).map(Value::Nanos),
+        Kind::Size | Kind::OptionalSize => size(expr, name, kind).map(Value::Size),
     }
-    prev[b.len()]
 }
 
-/// The closest of `candidates` to `name`, if one is close enough to be a typo.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let trimmed = name.trim_start_matches("on_").trim_end_matches("_hook");
-    candidates
-        .into_iter()
-        .map(|c| (edit_distance(trimmed, c).min(edit_distance(name, c)), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 3))
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+/// A timeout in nanoseconds: more than zero, at most 1e9 seconds.
+fn seconds(expr: &Expr, name: &str) -> Result<u64, syn::Error> {
+    let secs = eval_seconds(expr, name)?;
+    if !secs.is_finite() || secs <= 0.0 {
+        let expected = expected(name, Kind::Timeout);
+        let message = format!("`{name}` must be more than zero seconds: give {expected}");
+        return Err(bad(expr, message));
+    }
+    if secs > 1e9 {
+        let message = format!(
+            "`{name}` is too long: give at most 1e9 seconds, or {}",
+            none_means(name)
+        );
+        return Err(bad(expr, message));
+    }
+    Ok((secs * 1e9).round() as u64)
+}
+
+/// A size or a count: more than zero (`write_limit` may be zero), within
+/// `usize`.
+fn size(expr: &Expr, name: &str, kind: Kind) -> Result<u64, syn::Error> {
+    let n = eval_int(expr, name, kind)?;
+    if n == 0 && name != "write_limit" {
+        let message = format!(
+            "`{name}` must be more than zero: give {}",
+            expected(name, kind)
+        );
+        return Err(bad(expr, message));
+    }
+    u64::try_from(n)
+        .ok()
+        .filter(|n| usize::try_from(*n).is_ok())
+        .ok_or_else(|| {
+            bad(
+                expr,
+                format!("`{name}` is too large: give {}", expected(name, kind)),
+            )
+        })
 }
 
 impl Limits {
@@ -196,10 +243,7 @@ impl Limits {
     pub fn add(&mut self, key: Ident, value: Expr) -> Result<(), syn::Error> {
         let name = key.to_string();
         let Some(&(_, kind)) = KEYS.iter().find(|(k, _)| *k == name) else {
-            let hint = match closest(&name, KEYS.iter().map(|(k, _)| *k)) {
-                Some(c) => format!(": did you mean `{c}`?"),
-                None => String::new(),
-            };
+            let hint = did_you_mean(&name, KEYS.iter().map(|(k, _)| *k));
             return Err(syn::Error::new(
                 key.span(),
                 format!(
@@ -208,82 +252,26 @@ impl Limits {
                 ),
             ));
         };
-        if let Some((first, _)) = self.given.iter().find(|(k, _)| *k == key) {
-            let mut e = syn::Error::new(
+        if self.given.iter().any(|(k, _)| *k == key) {
+            return Err(syn::Error::new(
                 key.span(),
                 format!("`{name}` is given twice: keep one of them"),
-            );
-            e.combine(syn::Error::new(
-                first.span(),
-                format!("`{name}` is first given here"),
             ));
-            return Err(e);
         }
-        let value = if is_none(&value) {
-            if kind == Kind::Size {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` cannot be `None`: give {} (default {})",
-                        expected(&name, kind),
-                        1 << 16
-                    ),
-                ));
-            }
-            Value::None
-        } else if kind == Kind::Timeout {
-            let secs = eval_seconds(&value, &name)?;
-            if !secs.is_finite() || secs <= 0.0 {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` must be more than zero seconds: give {}",
-                        expected(&name, kind)
-                    ),
-                ));
-            }
-            if secs > 1e9 {
-                return Err(bad(
-                    &value,
-                    format!("`{name}` is too long: use `None` to disable it"),
-                ));
-            }
-            Value::Nanos((secs * 1e9).round() as u64)
-        } else {
-            let n = eval_int(&value, &name, kind)?;
-            let zero_ok = name == "write_limit";
-            if n == 0 && !zero_ok {
-                return Err(bad(
-                    &value,
-                    format!(
-                        "`{name}` must be more than zero: give {}",
-                        expected(&name, kind)
-                    ),
-                ));
-            }
-            let n = u64::try_from(n)
-                .ok()
-                .filter(|n| usize::try_from(*n).is_ok())
-                .ok_or_else(|| {
-                    bad(
-                        &value,
-                        format!("`{name}` is too large: give {}", expected(&name, kind)),
-                    )
-                })?;
-            Value::Size(n)
-        };
+        let value = value_of(&value, &name, kind)?;
         self.given.push((key, value));
         Ok(())
     }
 
-    /// `::cheese_api::Limits { .. }` with the given keys over the defaults.
-    pub fn expand(&self) -> TokenStream {
+    /// `::cheese_api::Limits { .. }` with the given keys over the defaults;
+    /// `krate` is the path of cheese-api.
+    pub fn expand(&self, krate: &syn::Path) -> TokenStream {
         let fields = self.given.iter().map(|(key, value)| {
             let kind = KEYS.iter().find(|(k, _)| key == k).map(|(_, k)| *k);
             let value = match (value, kind) {
                 (Value::None, _) => quote!(::core::option::Option::None),
                 (Value::Nanos(n), _) => {
-                    quote!(::core::option::Option::Some(::cheese_api::__private::Duration::from_nanos(#n)))
+                    quote!(::core::option::Option::Some(#krate::__private::Duration::from_nanos(#n)))
                 }
                 (Value::Size(n), Some(Kind::Size)) => {
                     let n = *n as usize;
@@ -297,6 +285,6 @@ impl Limits {
             let key = Ident::new(&key.to_string(), Span::call_site());
             quote!(#key: #value,)
         });
-        quote!(::cheese_api::Limits { #(#fields)* ..::cheese_api::Limits::DEFAULT })
+        quote!(#krate::Limits { #(#fields)* ..#krate::Limits::DEFAULT })
     }
 }

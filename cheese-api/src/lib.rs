@@ -204,6 +204,34 @@ pub mod __private {
             .ok_or_else(|| crate::Refusal::not_found().into_response())
     }
 
+    /// What [`WebsocketServer`](crate::WebsocketServer) requires of a
+    /// handler type: `Default`, through a trait whose message says so on
+    /// the user's type (the macro registers the type through [`register`]).
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` must implement `Default`: each connection gets its own `{Self}`, made with `Default::default()`",
+        label = "add `#[derive(Default)]` to `{Self}`, or implement `Default` for it"
+    )]
+    pub trait DefaultHandler: Default {}
+    #[diagnostic::do_not_recommend]
+    impl<T: Default> DefaultHandler for T {}
+
+    /// `Send`, as [`DefaultHandler`] is `Default`.
+    #[diagnostic::on_unimplemented(
+        message = "`{Self}` must be `Send`: each connection runs on Tokio's worker threads",
+        label = "`{Self}` is not `Send`",
+        note = "a field such as `Rc<T>` or `RefCell<T>` is not `Send`: use `Arc<T>`, `Mutex<T>` or an atomic instead"
+    )]
+    pub trait SendHandler: Send {}
+    #[diagnostic::do_not_recommend]
+    impl<T: Send> SendHandler for T {}
+
+    /// The registration `#[websocket]` submits to `App::new`. `Default`
+    /// and `Send` are required first, so a type that lacks one gets that one
+    /// error (the unmet `Hooks` bound it implies is not reported again).
+    pub const fn register<T: DefaultHandler + SendHandler + Hooks>() -> Registration {
+        Registration::of::<T>()
+    }
+
     /// Converts the message for the `message` parameter.
     pub fn message<T: FromMessage>(message: Message) -> Result<T, HookError> {
         T::from_message(message).map_err(HookError::Rejected)

@@ -87,7 +87,7 @@ impl App {
                 logged: self.refused_origins.clone(),
             });
             groups
-                .entry(route.pattern.axum_path())
+                .entry(crate::route::axum_path(&route.pattern))
                 .or_default()
                 .push((route.clone(), guard));
         }

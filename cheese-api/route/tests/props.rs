@@ -1,15 +1,15 @@
 //! Issue 6: property tests for the route-pattern parser and the path matcher
-//! (`cheese_api::route`).
+//! (`cheese_api_route`, re-exported as `cheese_api::route`).
 //!
 //! They check that `Pattern::parse` and `Pattern::matches` never panic, that
 //! both agree with a naive reference written here from the grammar (and not
-//! from `route.rs`), and that valid patterns round-trip. Each property runs
+//! from `src/`), and that valid patterns round-trip. Each property runs
 //! 2000 cases (set `PROPTEST_CASES` to run more); failures found along the way
 //! are kept as plain `#[test]`s at the bottom.
 
 use std::fmt::Write as _;
 
-use cheese_api::route::{ParamKind, Pattern, PatternError, Segment};
+use cheese_api_route::{ParamKind, Pattern, PatternError, Segment};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::strategy::ValueTree;
@@ -52,7 +52,7 @@ impl Seg {
         }
     }
 
-    /// What `route.rs` should have parsed this into.
+    /// What the parser should have parsed this into.
     fn expected(&self) -> Segment {
         match self {
             Seg::Lit(l) => Segment::Static(l.clone()),
@@ -572,24 +572,44 @@ fn typed_value() -> impl Strategy<Value = (String, String)> {
 // Checks shared by the properties.
 // ---------------------------------------------------------------------------
 
+/// Every range of the error (`range` and `also`) is a non-empty run of
+/// whole characters inside the input.
 fn check_error(source: &str, e: &PatternError) -> Result<(), TestCaseError> {
-    let r = &e.range;
+    for r in e.ranges() {
+        prop_assert!(
+            r.start <= r.end && r.end <= source.len(),
+            "{e} in {source:?}"
+        );
+        prop_assert!(
+            source.is_char_boundary(r.start) && source.is_char_boundary(r.end),
+            "{e}: not on char boundaries of {source:?}"
+        );
+        prop_assert!(
+            !r.is_empty() || source.is_empty(),
+            "{e}: empty range in {source:?}"
+        );
+    }
+    Ok(())
+}
+
+/// `parse_all` on an invalid pattern: every error well placed, in order,
+/// the first one the error `parse` gives.
+fn check_all_errors(source: &str, first: &PatternError) -> Result<(), TestCaseError> {
+    let all = Pattern::parse_all(source).expect_err("parse failed, parse_all must too");
+    prop_assert_eq!(&all[0], first);
+    for e in &all {
+        check_error(source, e)?;
+    }
     prop_assert!(
-        r.start <= r.end && r.end <= source.len(),
-        "{e} in {source:?}"
-    );
-    prop_assert!(
-        source.is_char_boundary(r.start) && source.is_char_boundary(r.end),
-        "{e}: not on char boundaries of {source:?}"
-    );
-    prop_assert!(
-        !r.is_empty() || source.is_empty(),
-        "{e}: empty range in {source:?}"
+        all.windows(2).all(|w| w[0].range.start <= w[1].range.start),
+        "errors out of order in {:?}: {:?}",
+        source,
+        all
     );
     Ok(())
 }
 
-/// `parse` on any string: no panic, an error range inside the input, and
+/// `parse` on any string: no panic, error ranges inside the input, and
 /// the same verdict and segments as the reference parser.
 fn check_parse(source: &str) -> Result<(), TestCaseError> {
     let parsed = Pattern::parse(source);
@@ -603,7 +623,7 @@ fn check_parse(source: &str) -> Result<(), TestCaseError> {
             let _ = p.matches(source);
             let _ = p.matches("/");
         }
-        (Err(e), None) => check_error(source, e)?,
+        (Err(e), None) => check_all_errors(source, e)?,
         _ => prop_assert!(
             false,
             "parse({source:?}) = {parsed:?}, reference says {reference:?}"
@@ -792,4 +812,14 @@ fn regression_error_range_covers_the_whole_first_char() {
     assert_eq!(Pattern::parse("日/x").unwrap_err().range, 0..3);
     assert_eq!(Pattern::parse("room").unwrap_err().range, 0..1);
     assert_eq!(Pattern::parse("").unwrap_err().range, 0..0);
+}
+
+/// A bad name and a missing type in one segment: the type's error covered
+/// the whole segment, so it started before the name's (errors must come in
+/// order, as the macro draws them).
+#[test]
+fn regression_errors_of_one_segment_are_in_order() {
+    let all = Pattern::parse_all("/<<:>/").unwrap_err();
+    let ranges: Vec<_> = all.iter().map(|e| e.range.clone()).collect();
+    assert_eq!(ranges, [2..3, 3..4]);
 }
