@@ -1,9 +1,11 @@
-//! The load generator. One current-thread runtime (the caller's, inside a
-//! `LocalSet`), one task per connection, payloads made once up front and
-//! sent as reference-counted clones: the only per-message allocations are
+//! The load generator: echo runs and connect+echo+close cycles, and the
+//! pieces the other clients share (connecting, payloads, a run's result).
+//! One current-thread runtime (the caller's, inside a `LocalSet`), one task
+//! per connection, payloads made once up front and sent as
+//! reference-counted clones: the only per-message allocations are
 //! tungstenite's own (the frame it reads into a new `Bytes`). Every echoed
 //! byte is compared with what was sent. Latencies go into a fixed-size
-//! log-linear histogram, so recording allocates nothing either.
+//! log-linear [`Histogram`], so recording allocates nothing either.
 
 use std::cell::Cell;
 use std::net::SocketAddr;
@@ -18,12 +20,22 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Bytes, Message, Utf8Bytes};
 use tokio_tungstenite::{client_async_with_config, WebSocketStream};
 
+use crate::histogram::Histogram;
 use crate::procs;
 
 pub type Ws = WebSocketStream<TcpStream>;
 
 /// Errors kept per run (the count is always exact).
 pub(crate) const KEEP_ERRORS: usize = 5;
+
+/// Counts an error in `count` and keeps its text while fewer than
+/// [`KEEP_ERRORS`] are kept.
+pub(crate) fn keep_error(count: &mut usize, kept: &mut Vec<String>, e: String) {
+    *count += 1;
+    if kept.len() < KEEP_ERRORS {
+        kept.push(e);
+    }
+}
 
 /// Opens a TCP connection (`TCP_NODELAY` on) and does the WebSocket
 /// handshake. `read_buffer` is the client's tungstenite read buffer.
@@ -37,6 +49,31 @@ pub async fn connect(addr: SocketAddr, url: &str, read_buffer: usize) -> Result<
         .await
         .map_err(|e| format!("handshake: {e}"))?;
     Ok(ws)
+}
+
+/// Opens `n` connections, 64 handshakes at a time, and returns those that
+/// opened; `failed` gets the error of each one that did not.
+pub async fn connect_many(
+    addr: SocketAddr,
+    url: &str,
+    n: usize,
+    mut failed: impl FnMut(String),
+) -> Vec<Ws> {
+    let mut conns: Vec<Ws> = Vec::with_capacity(n);
+    let mut attempted = 0;
+    while attempted < n {
+        let batch = (n - attempted).min(64);
+        attempted += batch;
+        let opened =
+            futures_util::future::join_all((0..batch).map(|_| connect(addr, url, 4096))).await;
+        for r in opened {
+            match r {
+                Ok(ws) => conns.push(ws),
+                Err(e) => failed(e),
+            }
+        }
+    }
+    conns
 }
 
 /// The messages a run sends: a few distinct payloads of one size, so that
@@ -94,75 +131,6 @@ impl Payloads {
     }
 }
 
-/// Log-linear latency histogram in nanoseconds: 64 buckets per power of
-/// two (about 1.6 % resolution), fixed size, no allocation when recording.
-pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Histogram {
-            counts: vec![0; 64 + 58 * 64],
-            total: 0,
-        }
-    }
-}
-
-impl Histogram {
-    fn index(ns: u64) -> usize {
-        if ns < 64 {
-            ns as usize
-        } else {
-            let e = 63 - ns.leading_zeros() as usize; // >= 6
-            let top = (ns >> (e - 6)) as usize; // 64..=127
-            64 + (e - 6) * 64 + (top - 64)
-        }
-    }
-
-    fn value(index: usize) -> u64 {
-        if index < 64 {
-            index as u64
-        } else {
-            let k = index - 64;
-            let shift = k / 64;
-            let top = (k % 64 + 64) as u64;
-            // The middle of the bucket.
-            (top << shift) + ((1u64 << shift) >> 1)
-        }
-    }
-
-    pub fn record(&mut self, d: Duration) {
-        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
-        self.counts[Self::index(ns)] += 1;
-        self.total += 1;
-    }
-
-    pub fn merge(&mut self, other: &Histogram) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-    }
-
-    /// The `q`-quantile (0..=1), `None` when empty.
-    pub fn quantile(&self, q: f64) -> Option<Duration> {
-        if self.total == 0 {
-            return None;
-        }
-        let rank = ((self.total as f64 * q).ceil() as u64).clamp(1, self.total);
-        let mut seen = 0;
-        for (i, c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return Some(Duration::from_nanos(Self::value(i)));
-            }
-        }
-        None
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     Warm,
@@ -193,10 +161,14 @@ pub struct RunResult {
 
 impl RunResult {
     pub(crate) fn error(&mut self, e: String) {
-        self.error_count += 1;
-        if self.errors.len() < KEEP_ERRORS {
-            self.errors.push(e);
-        }
+        keep_error(&mut self.error_count, &mut self.errors, e);
+    }
+
+    /// Adds `count` errors, of which `errors` are the first, to the run's.
+    pub(crate) fn add_errors(&mut self, count: usize, errors: Vec<String>) {
+        self.error_count += count;
+        let room = KEEP_ERRORS.saturating_sub(self.errors.len());
+        self.errors.extend(errors.into_iter().take(room));
     }
 }
 
@@ -213,10 +185,7 @@ struct Tally {
 
 impl Tally {
     fn error(&mut self, e: String) {
-        self.error_count += 1;
-        if self.errors.len() < KEEP_ERRORS {
-            self.errors.push(e);
-        }
+        keep_error(&mut self.error_count, &mut self.errors, e);
     }
 }
 
@@ -425,12 +394,7 @@ async fn collect(tasks: Vec<JoinHandle<Tally>>, result: &mut RunResult) {
                 result.bytes += tally.bytes;
                 result.latency.merge(&tally.latency);
                 result.failed += usize::from(tally.failed);
-                result.error_count += tally.error_count;
-                for e in tally.errors {
-                    if result.errors.len() < KEEP_ERRORS {
-                        result.errors.push(e);
-                    }
-                }
+                result.add_errors(tally.error_count, tally.errors);
             }
             Ok(Err(e)) => {
                 result.failed += 1;
@@ -445,134 +409,9 @@ async fn collect(tasks: Vec<JoinHandle<Tally>>, result: &mut RunResult) {
     }
 }
 
-/// What the idle run measured.
-#[derive(Default)]
-pub struct IdleResult {
-    pub target: usize,
-    pub opened: usize,
-    pub open_time: Duration,
-    pub rss_before_kib: Option<u64>,
-    pub rss_after_kib: Option<u64>,
-    /// Server CPU time during the hold.
-    pub server_cpu: Option<Duration>,
-    pub hold: Duration,
-    /// Connections whose final echo came back intact.
-    pub survivors: usize,
-    pub error_count: usize,
-    pub errors: Vec<String>,
-}
-
-impl IdleResult {
-    fn error(&mut self, e: String) {
-        self.error_count += 1;
-        if self.errors.len() < KEEP_ERRORS {
-            self.errors.push(e);
-        }
-    }
-
-    /// Server memory per held connection in KiB.
-    pub fn kib_per_conn(&self) -> Option<f64> {
-        let (a, b) = self.rss_before_kib.zip(self.rss_after_kib)?;
-        (self.opened > 0).then(|| (b as f64 - a as f64) / self.opened as f64)
-    }
-}
-
-/// Opens `n` connections (64 handshakes at a time), holds them idle for
-/// `hold`, reads the server's VmRSS (delta to before connecting), then
-/// echoes once on each to check that all survived.
-pub async fn idle(addr: SocketAddr, url: &str, n: usize, hold: Duration, pid: u32) -> IdleResult {
-    let payloads = Payloads::new(64, true);
-    let mut result = IdleResult {
-        target: n,
-        hold,
-        ..IdleResult::default()
-    };
-    // One full cycle first, so that lazy start-up allocations are not
-    // counted against the idle connections.
-    if let Err(e) = cycle(addr, url, &payloads, 0).await {
-        result.error(format!("warm-up cycle: {e}"));
-    }
-    sleep(Duration::from_millis(300)).await;
-    result.rss_before_kib = procs::vm_rss_kib(pid);
-
-    let start = Instant::now();
-    let mut conns: Vec<Ws> = Vec::with_capacity(n);
-    let mut attempted = 0;
-    while attempted < n {
-        let batch = (n - attempted).min(64);
-        attempted += batch;
-        let opened =
-            futures_util::future::join_all((0..batch).map(|_| connect(addr, url, 4096))).await;
-        for r in opened {
-            match r {
-                Ok(ws) => conns.push(ws),
-                Err(e) => result.error(e),
-            }
-        }
-    }
-    result.open_time = start.elapsed();
-    result.opened = conns.len();
-
-    let cpu0 = procs::cpu_time(Some(pid));
-    sleep(hold).await;
-    let cpu1 = procs::cpu_time(Some(pid));
-    result.server_cpu = cpu0.zip(cpu1).map(|(a, b)| b.saturating_sub(a));
-    result.rss_after_kib = procs::vm_rss_kib(pid);
-
-    // One echo on each: send on all, then read all.
-    let mut alive = vec![true; conns.len()];
-    for (i, ws) in conns.iter_mut().enumerate() {
-        if let Err(e) = ws.send(payloads.get(i)).await {
-            alive[i] = false;
-            result.error(format!("send after the hold: {e}"));
-        }
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    for (i, ws) in conns.iter_mut().enumerate() {
-        if !alive[i] {
-            continue;
-        }
-        let got = tokio::time::timeout_at(deadline, async {
-            loop {
-                match ws.next().await {
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                    other => return other,
-                }
-            }
-        })
-        .await;
-        match got {
-            Ok(Some(Ok(m))) if payloads.check(i, &m) => result.survivors += 1,
-            Ok(Some(Ok(_))) => result.error("echo after the hold differs".to_owned()),
-            Ok(Some(Err(e))) => result.error(format!("echo after the hold: {e}")),
-            Ok(None) => result.error("closed during the hold".to_owned()),
-            Err(_) => result.error("no echo within 20 s after the hold".to_owned()),
-        }
-    }
-    drop(conns);
-    result
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn histogram_quantiles_are_within_two_percent() {
-        let mut h = Histogram::default();
-        for us in 1..=1000u64 {
-            h.record(Duration::from_micros(us));
-        }
-        let p50 = h.quantile(0.5).unwrap().as_secs_f64() * 1e6;
-        let p99 = h.quantile(0.99).unwrap().as_secs_f64() * 1e6;
-        assert!((p50 / 500.0 - 1.0).abs() < 0.02, "p50 {p50}");
-        assert!((p99 / 990.0 - 1.0).abs() < 0.02, "p99 {p99}");
-        assert!(Histogram::default().quantile(0.5).is_none());
-        // Every bucket maps back into itself.
-        for i in 0..Histogram::default().counts.len() {
-            assert_eq!(Histogram::index(Histogram::value(i)), i);
-        }
-    }
 
     #[test]
     fn payloads_catch_wrong_kind_wrong_order_and_wrong_bytes() {

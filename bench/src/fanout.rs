@@ -24,7 +24,8 @@ use tokio::task::{spawn_local, JoinHandle};
 use tokio::time::{sleep, timeout_at};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::client::{connect, Histogram, RunResult, Ws, KEEP_ERRORS};
+use crate::client::{connect_many, RunResult, Ws, KEEP_ERRORS};
+use crate::histogram::Histogram;
 use crate::{fanout_wire, procs};
 
 /// Tasks reading the connections.
@@ -264,23 +265,11 @@ pub async fn fanout(
     };
 
     let start = Instant::now();
-    let mut conns: Vec<Ws> = Vec::with_capacity(spec.conns);
-    let mut attempted = 0;
-    while attempted < spec.conns {
-        let batch = (spec.conns - attempted).min(64);
-        attempted += batch;
-        let opened =
-            futures_util::future::join_all((0..batch).map(|_| connect(addr, url, 4096))).await;
-        for r in opened {
-            match r {
-                Ok(ws) => conns.push(ws),
-                Err(e) => {
-                    run.failed += 1;
-                    run.error(e);
-                }
-            }
-        }
-    }
+    let conns = connect_many(addr, url, spec.conns, |e| {
+        run.failed += 1;
+        run.error(e);
+    })
+    .await;
     info.connect_time = start.elapsed();
     info.connected = conns.len();
     if conns.is_empty() {
@@ -371,12 +360,7 @@ pub async fn fanout(
     info.lost = info.connected - shared.alive.get().min(info.connected);
     info.per_client = shared.per_client.take();
     run.failed += info.lost;
-    run.error_count += shared.error_count.get();
-    for e in shared.errors.take() {
-        if run.errors.len() < KEEP_ERRORS {
-            run.errors.push(e);
-        }
-    }
+    run.add_errors(shared.error_count.get(), shared.errors.take());
     FanoutResult { run, info }
 }
 

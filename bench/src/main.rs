@@ -10,10 +10,19 @@
 //! cargo run --release -p cheese-bench -- all --quick    # shorter windows
 //! cargo run --release -p cheese-bench -- client ws://127.0.0.1:9001/ --inflight 16
 //! ```
+//!
+//! This file holds the command line and the `all` run loop (build, start
+//! each server, run each scenario, round after round). The clients are in
+//! [`client`] (echo, cycles), [`idle`] and [`fanout`]; the servers' processes
+//! in [`procs`]; results.md and the chart in [`report`]; the `client`
+//! subcommand in [`client_command`].
 
 mod client;
+mod client_command;
 mod fanout;
 mod fanout_wire;
+mod histogram;
+mod idle;
 mod procs;
 mod report;
 
@@ -24,7 +33,7 @@ use std::time::{Duration, Instant};
 use client::EchoSpec;
 use fanout::FanoutSpec;
 use procs::{Server, ServerKind};
-use report::{Outcome, Report, Scenario};
+use report::{Outcome, Report, RunInfo, Scenario};
 
 const USAGE: &str = "\
 cheese-bench: cheese-api vs plain axum (echo, fan-out), same client, same run
@@ -71,7 +80,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("all") => run_all(&args[1..]),
-        Some("client") => run_client(&args[1..]),
+        Some("client") => client_command::run_client(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}");
             Ok(())
@@ -296,7 +305,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
                     .servers
                     .iter()
                     .copied()
-                    .filter(|k| scenario != Scenario::Fanout || k.has_fanout())
+                    .filter(|&k| scenario.runs_on(k))
                     .collect();
                 let n = servers.len();
                 for k in 0..n {
@@ -318,32 +327,26 @@ fn run_all(args: &[String]) -> Result<(), String> {
         }
     });
 
-    let cells: Vec<Vec<Option<&Outcome>>> = s
-        .scenarios
-        .iter()
-        .map(|&scenario| {
-            s.servers
-                .iter()
-                .map(|&server| pick(&outcomes, scenario, server))
-                .collect()
-        })
-        .collect();
-    let report = Report {
-        servers: &s.servers,
-        scenarios: &s.scenarios,
-        cells,
-        all: &outcomes,
-        rounds: s.rounds,
-        fanout_conns: s.fanout.conns,
+    let report = Report::new(
+        &s.servers,
+        &s.scenarios,
+        &outcomes,
+        s.rounds,
+        s.fanout.conns,
+    );
+    let run = RunInfo {
+        command: format!(
+            "cargo run --release -p cheese-bench -- all {}",
+            args.join(" ")
+        )
+        .trim_end()
+        .to_owned(),
+        elapsed: started.elapsed(),
+        cores,
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
+        pinned: server_core.is_some(),
     };
-    let elapsed = started.elapsed();
-    let command = format!(
-        "cargo run --release -p cheese-bench -- all {}",
-        args.join(" ")
-    )
-    .trim_end()
-    .to_owned();
-    let markdown = results_markdown(&report, &s, &command, elapsed, cores, server_core.is_some());
+    let markdown = report::results_markdown(&report, &s, &run);
     println!("\n{markdown}");
     if s.write {
         std::fs::create_dir_all(&s.out).map_err(|e| format!("{}: {e}", s.out.display()))?;
@@ -355,35 +358,6 @@ fn run_all(args: &[String]) -> Result<(), String> {
     }
     eprintln!("total time: {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
-}
-
-/// The round reported for a cell. Timed scenarios: the quietest round, the
-/// one with the least other work on the machine during its window (a choice
-/// made on a noise gauge, not on the result). Idle memory, which the
-/// machine's load does not move: the median round. Failed rounds last.
-/// `None` when the server did not run the scenario.
-fn pick(outcomes: &[Outcome], scenario: Scenario, server: ServerKind) -> Option<&Outcome> {
-    let mut mine: Vec<&Outcome> = outcomes
-        .iter()
-        .filter(|o| o.scenario == scenario && o.server == server)
-        .collect();
-    mine.sort_by(|a, b| match (a.headline, b.headline) {
-        (Some(x), Some(y)) => x.total_cmp(&y),
-        (Some(_), None) => std::cmp::Ordering::Less,
-        (None, Some(_)) => std::cmp::Ordering::Greater,
-        (None, None) => std::cmp::Ordering::Equal,
-    });
-    let valid = mine.iter().filter(|o| o.headline.is_some()).count();
-    if valid == 0 {
-        return mine.first().copied();
-    }
-    if scenario == Scenario::Idle {
-        return Some(mine[(valid - 1) / 2]);
-    }
-    mine[..valid]
-        .iter()
-        .copied()
-        .min_by(|a, b| a.noise().total_cmp(&b.noise()))
 }
 
 /// Starts a fresh server process for one scenario, runs it, stops it.
@@ -440,7 +414,7 @@ async fn run_one(
             Outcome::from_run(scenario, kind, run)
         }
         Scenario::Idle => {
-            Outcome::from_idle(kind, client::idle(addr, &url, s.idle, s.hold, pid).await)
+            Outcome::from_idle(kind, idle::idle(addr, &url, s.idle, s.hold, pid).await)
         }
         Scenario::Fanout => {
             Outcome::from_fanout(kind, fanout::fanout(addr, &url, &s.fanout, Some(pid)).await)
@@ -450,218 +424,4 @@ async fn run_one(
         outcome.failure = Some("the server process exited during the run".to_owned());
     }
     outcome
-}
-
-fn results_markdown(
-    report: &Report,
-    s: &Settings,
-    command: &str,
-    elapsed: Duration,
-    cores: usize,
-    pinned: bool,
-) -> String {
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let problems = report.problems();
-    let mut md = String::new();
-    md.push_str("# cheese-bench results\n\n");
-    md.push_str(&format!(
-        "Produced by `{command}` in {:.0} s (builds included).\n\n",
-        elapsed.as_secs_f64()
-    ));
-    md.push_str(&format!(
-        "Machine: {} cores, Linux {}; {}. Each cell: a fresh server process, \
-         {:.1} s warm-up, {:.1} s measured; idle: {} connections held {:.1} s; \
-         {} round(s){}. 64 B messages are {}, 1 MiB ones binary. \
-         Ratios are to plain axum with defaults in the same run; treat \
-         differences under 20 % as noise.\n\n",
-        cores,
-        kernel.trim(),
-        if pinned {
-            "client pinned to core 0, servers to core 1"
-        } else {
-            "not pinned"
-        },
-        s.warmup.as_secs_f64(),
-        s.secs.as_secs_f64(),
-        s.idle,
-        s.hold.as_secs_f64(),
-        report.rounds,
-        if report.rounds > 1 {
-            ", the quietest round shown (idle: the median)"
-        } else {
-            ""
-        },
-        if s.text { "text" } else { "binary" },
-    ));
-    if s.scenarios.contains(&Scenario::Fanout) {
-        md.push_str(&format!(
-            "Fan-out: {} connections to one server; once a broadcast has \
-             reached them all, {} unmeasured then {} measured broadcasts of \
-             64 B text, one at a time. cheese-api's room \
-             (`bench/src/bin/cheese_fanout.rs`) against plain axum with a \
-             `tokio::sync::broadcast` channel (`bench/src/bin/axum_fanout.rs`), \
-             **the baseline of the fan-out ratios**; the axum + nodelay and \
-             axum tuned rows have no fan-out server (–).\n\n",
-            report::fmt_int(s.fanout.conns as u64),
-            s.fanout.warmup,
-            s.fanout.broadcasts,
-        ));
-    }
-    md.push_str("## Headline (absolute, and ratio to axum defaults)\n\n");
-    md.push_str(&report.main_table());
-    md.push_str(
-        "\nEach cell: the figure of the reported round (the quietest: least \
-         other work on the machine in its window; for idle memory the median), \
-         its ratio to axum defaults' reported figure, and with several rounds \
-         the lowest–highest ratio of a round to the same round's axum defaults. Idle memory: less is \
-         better, so a ratio below 1 is a gain. ⚠ marks a cell with errors \
-         (listed below); † one whose window had more than half a core of \
-         other work on the machine (\"rest of machine\" below): distrust it.\n\n",
-    );
-    if s.scenarios.contains(&Scenario::Fanout) {
-        md.push_str(
-            "Fan-out column: messages delivered per second, receivers × \
-             broadcasts ÷ the wall time of the measured broadcasts; its \
-             \"cheese-api echo\" row is cheese-api's room server and its \"axum \
-             defaults\" row is plain axum + `tokio::sync::broadcast`, the \
-             baseline (1.00×) of that column only.\n\n",
-        );
-    }
-    md.push_str("## Server CPU per message (per cycle), and ratio to axum defaults\n\n");
-    md.push_str(
-        "User + system time of the server process in the window ÷ echoes (cycles, \
-         fan-out: messages delivered) in it; median over the rounds; less is better. This moves much less \
-         with other load than throughput does, and it is the figure to compare \
-         where the client's core is the limit.\n\n",
-    );
-    md.push_str(&report.cpu_table());
-    md.push_str("\n## Details (the reported round)\n\n");
-    md.push_str(
-        "Latency: from the start of a batch to the arrival of each echo (for \
-         cycles: the whole cycle). Server CPU per op: the server's user + \
-         system time in the window divided by the echoes (or cycles) in it. \
-         CPU columns: share of one core over the window. Rest of machine: \
-         busy time of all cores beyond the server's and the client's own, \
-         i.e. other programs plus kernel network work charged to neither; \
-         when it is high, distrust the row.\n\n",
-    );
-    md.push_str(&report.detail_tables());
-    if s.scenarios.contains(&Scenario::Fanout) {
-        md.push_str(
-            "\nFan-out p50, p99, max: over the reported round's broadcasts \
-             (exact, not from a histogram), the time from the trigger's \
-             `go <n>` to the arrival of broadcast n at the last receiver. \
-             Per receiver: the same to each receiver's arrival, over every \
-             receiver of every broadcast. Delivered: receivers × broadcasts \
-             ÷ the wall time of the measured broadcasts, which run back to \
-             back. Server CPU per message: the server's CPU in that time ÷ \
-             messages delivered.\n",
-        );
-    }
-    md.push_str("\n## Errors\n\n");
-    if problems.is_empty() {
-        md.push_str(if s.scenarios.contains(&Scenario::Fanout) {
-            "None: every echoed byte matched, every receiver got every \
-             broadcast exactly once and in order, no connection died.\n"
-        } else {
-            "None: every echoed byte matched, no connection died.\n"
-        });
-    } else {
-        for p in &problems {
-            md.push_str(&format!("- {p}\n"));
-        }
-    }
-    md.push_str("\n![ratios to axum defaults](chart.svg)\n");
-    md
-}
-
-/// `client URL ...`: one ad-hoc run against a server started by hand.
-fn run_client(args: &[String]) -> Result<(), String> {
-    let url = args
-        .first()
-        .ok_or("client needs a URL, e.g. ws://127.0.0.1:9001/")?
-        .clone();
-    let host = url
-        .strip_prefix("ws://")
-        .ok_or("only ws:// URLs")?
-        .split('/')
-        .next()
-        .unwrap_or_default();
-    let addr: std::net::SocketAddr = host
-        .parse()
-        .map_err(|_| format!("`{host}` is not IP:PORT (names are not resolved)"))?;
-    let mut spec = EchoSpec {
-        conns: 50,
-        inflight: 1,
-        size: 64,
-        text: true,
-        warmup: Duration::from_secs(1),
-        secs: Duration::from_secs(3),
-        read_buffer: 8 * 1024,
-    };
-    let (mut pid, mut cycles, mut idle, mut hold) = (None, None, None, Duration::from_secs(3));
-    let (mut fanout_conns, mut broadcasts) = (None, 100);
-    let mut read_buffer = None;
-    let mut it = args[1..].iter();
-    while let Some(arg) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value"));
-        match arg.as_str() {
-            "--conns" => spec.conns = number(value()?)?,
-            "--inflight" => spec.inflight = number(value()?)?.max(1),
-            "--size" => spec.size = number(value()?)?,
-            "--binary" => spec.text = false,
-            "--warmup" => spec.warmup = secs(value()?)?,
-            "--secs" => spec.secs = secs(value()?)?,
-            "--pid" => pid = Some(number(value()?)? as u32),
-            "--cycles" => cycles = Some(number(value()?)?),
-            "--idle" => idle = Some(number(value()?)?),
-            "--hold" => hold = secs(value()?)?,
-            "--read-buffer" => read_buffer = Some(number(value()?)?),
-            "--fanout" => fanout_conns = Some(number(value()?)?.max(1)),
-            "--broadcasts" => broadcasts = number(value()?)?.max(1),
-            other => return Err(format!("unknown option `{other}`\n\n{USAGE}")),
-        }
-    }
-    spec.read_buffer = read_buffer.unwrap_or(if spec.size >= 64 * 1024 {
-        128 * 1024
-    } else {
-        8 * 1024
-    });
-    procs::raise_nofile();
-    let _ = procs::usable_cores() >= 2 && procs::pin(0, 0).is_ok();
-    let rt = runtime()?;
-    let local = tokio::task::LocalSet::new();
-    let outcome = local.block_on(&rt, async {
-        if let Some(conns) = fanout_conns {
-            let spec = FanoutSpec {
-                conns,
-                broadcasts,
-                warmup: 5,
-            };
-            let r = fanout::fanout(addr, &url, &spec, pid).await;
-            return Ok(Outcome::from_fanout(ServerKind::AxumDefaults, r));
-        }
-        if let Some(n) = idle {
-            let pid = pid.ok_or("--idle needs --pid")?;
-            let r = client::idle(addr, &url, n, hold, pid).await;
-            return Ok(Outcome::from_idle(ServerKind::AxumDefaults, r));
-        }
-        let (scenario, run) = match cycles {
-            Some(w) => (
-                Scenario::Cycles,
-                client::cycles(addr, &url, w, spec.size, spec.warmup, spec.secs, pid).await,
-            ),
-            None => (
-                if spec.size >= 64 * 1024 {
-                    Scenario::Echo1M
-                } else {
-                    Scenario::Echo64
-                },
-                client::echo(addr, &url, &spec, pid).await,
-            ),
-        };
-        Ok::<_, String>(Outcome::from_run(scenario, ServerKind::AxumDefaults, run))
-    })?;
-    println!("{}", outcome.summary());
-    Ok(())
 }
