@@ -8,62 +8,23 @@
 #[allow(dead_code)]
 mod chat;
 
-use cheese_api::testing::TestServer;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use cheese_api::testing::{Logs, TestServer};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Everything logged in this test binary, from the first call on.
-fn log() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+fn logs() -> Logs {
+    Logs::capture()
 }
 
 /// The first logged line that contains every one of `needles`, waiting up
 /// to 5 s for it.
 async fn logged(needles: &[&str]) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
-        if let Some(line) = text
-            .lines()
-            .find(|line| needles.iter().all(|n| line.contains(n)))
-        {
-            return line.to_owned();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no log line with {needles:?} within 5 s; the log:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    logs().wait_for(needles).await
 }
 
 #[tokio::test]
 async fn a_blank_or_missing_nickname_closes_with_4001_and_says_why() {
-    log();
+    logs();
     let server = TestServer::start(chat::app()).await;
     // The page trims the nickname, so a blank one arrives empty.
     for nick in [Some(""), Some("   "), None] {
@@ -154,7 +115,7 @@ async fn one_turned_down_is_not_announced_to_the_room() {
 
 #[tokio::test]
 async fn the_start_up_log_gives_the_page_url_from_the_bound_address() {
-    log();
+    logs();
     let app = chat::app().host("127.0.0.1").port(0);
     let stop = app.shutdown_handle();
     let running = tokio::spawn(app.run());

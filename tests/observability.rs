@@ -3,44 +3,15 @@
 //! inside the span, and counters a user can read.
 
 use cheese_api::prelude::*;
-use cheese_api::testing::{TestClient, TestServer};
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use cheese_api::testing::{Logs, TestClient, TestServer};
 use std::time::Duration;
 
-/// Everything the test subscriber printed.
-fn log() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+fn logs() -> Logs {
+    Logs::capture()
 }
 
 fn lines_with(needle: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
-    text.lines()
-        .filter(|l| l.contains(needle))
-        .map(str::to_owned)
-        .collect()
+    logs().lines_with(&[needle])
 }
 
 #[derive(Default)]
@@ -67,7 +38,7 @@ async fn eventually(what: &str, check: impl Fn() -> bool) {
 
 #[tokio::test]
 async fn connections_are_logged_in_their_own_span() {
-    log();
+    logs();
     let server = TestServer::start(App::empty().websocket::<Logged>()).await;
     let mut client = server.connect("/logged/span-test").await;
     client.send("fail").await;

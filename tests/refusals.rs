@@ -8,11 +8,9 @@
 
 use cheese_api::axum::http::{HeaderMap, HeaderName, HeaderValue};
 use cheese_api::prelude::*;
-use cheese_api::testing::{Refused, TestServer};
+use cheese_api::testing::{Logs, Refused, TestServer};
 use cheese_api::Refusal;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -325,42 +323,14 @@ async fn a_router_served_elsewhere_answers_408_404_405_and_500_without_a_hub() {
     assert_eq!(no_hub, Refusal::no_hub());
 }
 
-/// Everything logged in this test binary, at debug and above.
-fn log() -> &'static Arc<Mutex<Vec<u8>>> {
-    static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOG.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::DEBUG)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).unwrap();
-        buf
-    })
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
+fn logs() -> Logs {
+    Logs::capture()
 }
 
 /// The refusal lines logged for `path`.
 fn refusals_of(path: &str) -> Vec<String> {
-    let text = String::from_utf8_lossy(&log().lock().unwrap()).into_owned();
     let field = format!("path={path} ");
-    text.lines()
-        .filter(|l| l.contains("refused a WebSocket handshake") && l.contains(&field))
-        .map(str::to_owned)
-        .collect()
+    logs().lines_with(&["refused a WebSocket handshake", &field])
 }
 
 #[derive(serde::Deserialize)]
@@ -387,7 +357,7 @@ impl Guarded {}
 
 #[tokio::test]
 async fn every_refusal_is_logged_at_debug_with_its_status_kind_path_and_client() {
-    log();
+    logs();
     let app = App::empty()
         .websocket::<Vault>()
         .websocket::<Guarded>()

@@ -22,7 +22,7 @@
 //! ([`TestRequest`]), `client.rs` ([`TestClient`] and sending), `receive.rs`
 //! and `close.rs` (receiving and closing on a [`TestClient`]), `http.rs`
 //! (the handshake and plain requests over TCP, [`TestResponse`]),
-//! `refused.rs` ([`Refused`]).
+//! `refused.rs` ([`Refused`]), `logs.rs` ([`Logs`]: what the app logged).
 //!
 //! Every wait is bounded: [`TestClient::recv`] and the other `expect_*`
 //! methods panic with a message that says what was expected, on which path,
@@ -82,6 +82,7 @@
 mod client;
 mod close;
 mod http;
+mod logs;
 mod receive;
 mod refused;
 mod request;
@@ -89,6 +90,7 @@ mod server;
 
 pub use client::TestClient;
 pub use http::TestResponse;
+pub use logs::Logs;
 pub use refused::Refused;
 pub use request::TestRequest;
 pub use server::TestServer;
