@@ -101,12 +101,7 @@ impl<'a> Glue<'a> {
     fn path_value(&mut self, hook: &Hook, p: &Param) -> TokenStream {
         let krate = self.krate;
         let name = p.ident.to_string();
-        let check = format_ident!(
-            "__CheesePath_{}_{}",
-            hook.ident,
-            p.ident,
-            span = p.ident.span()
-        );
+        let check = local_ident("__CheesePath", hook, p);
         let message = format!("route parameter `{name}` cannot be parsed into `{{Self}}`");
         self.traits.push(quote! {
             #[diagnostic::on_unimplemented(
@@ -139,12 +134,7 @@ impl<'a> Glue<'a> {
     /// Any other parameter: an axum extractor, run on the upgrade request.
     fn extractor_value(&mut self, hook: &Hook, p: &Param) -> TokenStream {
         let krate = self.krate;
-        let check = format_ident!(
-            "__CheeseParam_{}_{}",
-            hook.ident,
-            p.ident,
-            span = p.ident.span()
-        );
+        let check = local_ident("__CheeseParam", hook, p);
         let get = format_ident!(
             "__cheese_extract_{}_{}",
             hook.ident,
@@ -192,12 +182,7 @@ impl<'a> Glue<'a> {
     /// `<T as Clone-check>::__clone`, for a value the `message` hook gets
     /// anew for each message.
     fn clone_check(&mut self, hook: &Hook, p: &Param) -> TokenStream {
-        let check = format_ident!(
-            "__CheeseClone_{}_{}",
-            hook.ident,
-            p.ident,
-            span = p.ident.span()
-        );
+        let check = local_ident("__CheeseClone", hook, p);
         let message = format!(
             "parameter `{}` of the `message` hook must be `Clone`, and `{{Self}}` is not",
             p.ident
@@ -394,4 +379,10 @@ fn nameable(ty: &Type) -> bool {
         true
     }
     walk(ty.to_token_stream())
+}
+
+/// The name of a generated item for parameter `p` of `hook`, spanned on the
+/// parameter so an error about it lands there.
+fn local_ident(prefix: &str, hook: &Hook, p: &Param) -> Ident {
+    format_ident!("{prefix}_{}_{}", hook.ident, p.ident, span = p.ident.span())
 }
