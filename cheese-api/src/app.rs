@@ -2,16 +2,43 @@
 //! or as an `axum::Router` inside your app.
 
 use crate::handler::Hooks;
-use crate::http::router::{serve_boxed, Check, Route};
-use crate::http::security::Origins;
+use crate::http::security::{Guard, Origins};
 use crate::http::serve::ShutdownHandle;
+use crate::http::upgrade::serve_boxed;
 use crate::route::Pattern;
 use crate::runtime::Runtime;
+use axum::response::Response;
 use axum::Router;
+use futures_util::future::BoxFuture;
 use std::any::TypeId;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
+
+/// Serves an upgrade request that matched a route, with its path values.
+pub(crate) type Serve = fn(
+    axum::extract::Request,
+    Vec<(String, String)>,
+    Arc<Runtime>,
+    Arc<Guard>,
+) -> BoxFuture<'static, Response>;
+
+/// A registered `#[websocket]` handler and its per-route settings.
+#[derive(Clone)]
+pub(crate) struct Route {
+    pub(crate) type_id: TypeId,
+    pub(crate) type_name: &'static str,
+    pub(crate) pattern: Pattern,
+    pub(crate) serve: Serve,
+    pub(crate) close_timeout: std::time::Duration,
+    pub(crate) origins: Option<Origins>,
+    pub(crate) max_connections: Option<usize>,
+    /// Open connections on this route, for `max_connections`.
+    pub(crate) count: Arc<AtomicUsize>,
+}
+
+/// A named pattern's check of a segment value.
+pub(crate) type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 
 /// A `#[websocket]` handler registered at its attribute (collected with
 /// `inventory`); [`App::new`] serves them all.

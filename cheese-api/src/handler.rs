@@ -6,7 +6,8 @@
 //! it binds each hook's parameters (request, message, path values, axum
 //! extractors) and turns the hook's return value into an outcome.
 
-use crate::connection::socket::{SendError, Socket};
+use crate::connection::error::SendError;
+use crate::connection::socket::Socket;
 use crate::message::{IntoMessage, Message, Rejected};
 use crate::request::Request;
 use crate::Limits;

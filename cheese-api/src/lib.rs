@@ -141,7 +141,8 @@ pub mod testing;
 
 pub use app::App;
 pub use cheese_api_macros::websocket;
-pub use connection::socket::{SendError, Socket};
+pub use connection::error::SendError;
+pub use connection::socket::Socket;
 pub use handler::{IntoHandshakeResult, IntoHookResult, IntoSubprotocol, WebsocketServer};
 pub use http::refusal::{Refusal, RefusalKind};
 pub use http::security::Origins;

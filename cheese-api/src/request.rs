@@ -2,7 +2,7 @@
 
 use axum::http::{header, request::Parts, HeaderMap, HeaderName, HeaderValue, Method};
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::sync::OnceLock;
 
@@ -220,6 +220,31 @@ fn parse_query(query: &str) -> HashMap<String, String> {
 fn decode_component(s: &str) -> String {
     let s = s.replace('+', " ");
     crate::route::percent_decode(&s).unwrap_or(s)
+}
+
+/// The client's address and whether the client reached us over TLS, from
+/// the proxy headers when trusted, else from the socket.
+pub(crate) fn client_address(
+    trust_proxy: bool,
+    headers: &HeaderMap,
+    peer: Option<SocketAddr>,
+    tls: bool,
+) -> (Option<SocketAddr>, bool) {
+    if !trust_proxy {
+        return (peer, tls);
+    }
+    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let forwarded_ip = text("x-real-ip")
+        .or_else(|| text("x-forwarded-for").and_then(|v| v.split(',').next()))
+        .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
+    let client = forwarded_ip.map(|ip| SocketAddr::new(ip, 0)).or(peer);
+    let secure = match text("x-forwarded-proto") {
+        Some(proto) => {
+            proto.trim().eq_ignore_ascii_case("https") || proto.trim().eq_ignore_ascii_case("wss")
+        }
+        None => tls,
+    };
+    (client, secure)
 }
 
 #[cfg(test)]

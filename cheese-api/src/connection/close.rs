@@ -54,7 +54,7 @@
 //! takes no writes can the peer's close be read first, and then the
 //! engine's reply is the answer and ours is dropped unwritten.
 
-use crate::connection::socket::SendError;
+use crate::connection::error::SendError;
 use axum::extract::ws::{self, CloseFrame};
 use std::future::Future;
 use std::pin::Pin;

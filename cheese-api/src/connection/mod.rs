@@ -6,6 +6,7 @@
 
 pub(crate) mod close;
 pub(crate) mod driver;
+pub(crate) mod error;
 pub(crate) mod keepalive;
 pub(crate) mod outbox;
 pub(crate) mod socket;

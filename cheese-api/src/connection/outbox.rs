@@ -4,7 +4,7 @@
 //! the same lock, so nothing is queued behind it.
 
 use crate::connection::close::{By, Request, Status};
-use crate::connection::socket::SendError;
+use crate::connection::error::SendError;
 use crate::message::Message;
 use futures_util::task::AtomicWaker;
 use std::collections::VecDeque;

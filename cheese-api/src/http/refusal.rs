@@ -25,7 +25,6 @@
 //! (Over 500 lines for its docs: each kind's constructor says when, the
 //! status, the body, with an example, as axum documents its rejections.)
 
-use crate::http::security;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -469,7 +468,7 @@ pub(crate) async fn log_refusals(
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0);
-    let (client, _) = security::client_address(trust_proxy, req.headers(), peer, false);
+    let (client, _) = crate::request::client_address(trust_proxy, req.headers(), peer, false);
     let uri = req.uri().clone();
     let response = next.run(req).await;
     if response.status() == StatusCode::SWITCHING_PROTOCOLS {

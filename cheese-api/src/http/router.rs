@@ -2,57 +2,16 @@
 //! checks, the `axum::Router` an [`App`] becomes, and the dispatch that tries
 //! the routes sharing one axum path, most specific first.
 
-use crate::app::App;
-use crate::handler::Hooks;
+use crate::app::{App, Check, Route};
 use crate::http::refusal::{self, Refusal};
-use crate::http::security::{Guard, Origins};
-use crate::route::{ParamKind, Pattern};
+use crate::http::security::Guard;
+use crate::route::ParamKind;
 use crate::runtime::Runtime;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use futures_util::future::BoxFuture;
-use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
-
-/// Serves an upgrade request that matched a route, with its path values.
-pub(crate) type Serve = fn(
-    axum::extract::Request,
-    Vec<(String, String)>,
-    Arc<Runtime>,
-    Arc<Guard>,
-) -> BoxFuture<'static, Response>;
-
-/// A registered `#[websocket]` handler and its per-route settings.
-#[derive(Clone)]
-pub(crate) struct Route {
-    pub(crate) type_id: TypeId,
-    pub(crate) type_name: &'static str,
-    pub(crate) pattern: Pattern,
-    pub(crate) serve: Serve,
-    pub(crate) close_timeout: std::time::Duration,
-    pub(crate) origins: Option<Origins>,
-    pub(crate) max_connections: Option<usize>,
-    /// Open connections on this route, for `max_connections`.
-    pub(crate) count: Arc<AtomicUsize>,
-}
-
-/// A named pattern's check of a segment value.
-pub(crate) type Check = Arc<dyn Fn(&str) -> bool + Send + Sync>;
-
-/// The [`Serve`] of handler `T`.
-pub(crate) fn serve_boxed<T: Hooks>(
-    req: axum::extract::Request,
-    params: Vec<(String, String)>,
-    runtime: Arc<Runtime>,
-    guard: Arc<Guard>,
-) -> BoxFuture<'static, Response> {
-    Box::pin(crate::http::upgrade::serve::<T>(
-        req, params, runtime, guard,
-    ))
-}
 
 impl App {
     /// The app as an `axum::Router`, to serve or to merge into your own.

@@ -5,7 +5,7 @@
 use crate::http::refusal::Refusal;
 use axum::http::{header, HeaderMap};
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -125,38 +125,13 @@ impl Guard {
     }
 
     /// The client's address and whether the client reached us over TLS
-    /// ([`client_address`] with this route's setting).
+    /// ([`client_address`](crate::request::client_address) with this route's setting).
     pub(crate) fn client(
         &self,
         headers: &HeaderMap,
         peer: Option<SocketAddr>,
         tls: bool,
     ) -> (Option<SocketAddr>, bool) {
-        client_address(self.trust_proxy, headers, peer, tls)
+        crate::request::client_address(self.trust_proxy, headers, peer, tls)
     }
-}
-
-/// The client's address and whether the client reached us over TLS, from
-/// the proxy headers when trusted, else from the socket.
-pub(crate) fn client_address(
-    trust_proxy: bool,
-    headers: &HeaderMap,
-    peer: Option<SocketAddr>,
-    tls: bool,
-) -> (Option<SocketAddr>, bool) {
-    if !trust_proxy {
-        return (peer, tls);
-    }
-    let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let forwarded_ip = text("x-real-ip")
-        .or_else(|| text("x-forwarded-for").and_then(|v| v.split(',').next()))
-        .and_then(|ip| ip.trim().parse::<IpAddr>().ok());
-    let client = forwarded_ip.map(|ip| SocketAddr::new(ip, 0)).or(peer);
-    let secure = match text("x-forwarded-proto") {
-        Some(proto) => {
-            proto.trim().eq_ignore_ascii_case("https") || proto.trim().eq_ignore_ascii_case("wss")
-        }
-        None => tls,
-    };
-    (client, secure)
 }

@@ -22,6 +22,7 @@ use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -67,6 +68,16 @@ fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
 fn hook_panicked(hook: &str, request: &Request) -> Response {
     tracing::error!(path = request.path(), client = ?request.client(), hook, "hook panicked before the upgrade");
     Refusal::hook_panicked().into_response()
+}
+
+/// [`serve`] for handler `T` as a plain `fn` (the app keeps one per route).
+pub(crate) fn serve_boxed<T: Hooks>(
+    req: axum::extract::Request,
+    params: Vec<(String, String)>,
+    runtime: Arc<Runtime>,
+    guard: Arc<Guard>,
+) -> BoxFuture<'static, Response> {
+    Box::pin(serve::<T>(req, params, runtime, guard))
 }
 
 /// Serves an upgrade request that matched `T`'s pattern with `params`,

@@ -10,7 +10,8 @@
 //! With a [`Backplane`](crate::Backplane) the same sends reach the members on
 //! every node.
 
-use crate::connection::socket::{SendError, Socket};
+use crate::connection::error::SendError;
+use crate::connection::socket::Socket;
 use crate::message::{IntoMessage, Message};
 use crate::rooms::backplane::{Backplane, Envelope, Target};
 use crate::stats::{Counters, Stats};
