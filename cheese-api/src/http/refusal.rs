@@ -459,6 +459,11 @@ pub(crate) async fn log_refusals(
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
+    // Nothing to look at before or after the request unless the line
+    // would be written.
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
     let handshake = req.headers().get_all(header::UPGRADE).iter().any(|v| {
         v.as_bytes()
             .windows(9)
