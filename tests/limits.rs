@@ -593,10 +593,13 @@ async fn the_largest_write_limit_still_serves() {
 #[derive(Default)]
 struct SlowQueue;
 
-#[websocket("/slowqueue", ping_interval = 0.2, ping_timeout = 0.2, max_queue = 1)]
+// The hook stays busy well past ping_timeout (while the queue is full and
+// reading paused), with margins a loaded machine's scheduling stalls do not
+// eat (0.2 s timeouts failed once at load 8 on 2 cores).
+#[websocket("/slowqueue", ping_interval = 0.3, ping_timeout = 0.6, max_queue = 1)]
 impl SlowQueue {
     async fn message(&mut self, message: String) {
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
         let _ = self.send(message).await;
     }
 }
