@@ -152,7 +152,7 @@ pub use http::tls;
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
-pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target};
+pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target, Topic};
 pub use rooms::hub::{Hub, Recipients, WeakHub};
 #[cfg(feature = "redis")]
 pub use rooms::redis::RedisBackplane;

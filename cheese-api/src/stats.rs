@@ -20,6 +20,7 @@ pub(crate) struct Counters {
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
     closes: Mutex<BTreeMap<u16, u64>>,
+    envelopes_received: AtomicU64,
 }
 
 /// A snapshot of the app's counters.
@@ -49,6 +50,11 @@ pub struct Stats {
     pub closes_by_code: BTreeMap<u16, u64>,
     /// Connections closed with 1013 for not keeping up with broadcasts.
     pub slow_closes: u64,
+    /// Sends of other nodes delivered here by the backplane
+    /// ([`Hub::deliver`](crate::Hub::deliver)); with routing by interest,
+    /// only those for rooms and routes with a member here and for sockets
+    /// held here.
+    pub envelopes_received: u64,
 }
 
 /// One connection's counts, added to the app's in batches.
@@ -95,6 +101,11 @@ impl Counters {
             .or_default() += 1;
     }
 
+    /// One envelope from another node came in.
+    pub(crate) fn received_envelope(&self) {
+        self.envelopes_received.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn snapshot(&self, slow_closes: u64) -> Stats {
         let total = self.connections.load(Ordering::Relaxed);
         Stats {
@@ -110,6 +121,7 @@ impl Counters {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             slow_closes,
+            envelopes_received: self.envelopes_received.load(Ordering::Relaxed),
         }
     }
 }

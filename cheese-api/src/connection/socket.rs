@@ -11,6 +11,7 @@ use crate::connection::close::{validate_close, By, Status};
 use crate::connection::error::SendError;
 use crate::connection::outbox::Outbox;
 use crate::message::{IntoMessage, Message};
+use crate::rooms::backplane::NODE_SHIFT;
 use crate::rooms::hub::{Hub, Offer};
 use crate::runtime::Runtime;
 use std::fmt;
@@ -121,7 +122,7 @@ impl Socket {
     pub(crate) fn new(write_limit: usize, runtime: Arc<Runtime>) -> Socket {
         let shared = Shared {
             // Unique across nodes: the node id above a local counter.
-            id: (runtime.node << 40) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id: (runtime.node << NODE_SHIFT) | NEXT_ID.fetch_add(1, Ordering::Relaxed),
             status: Status::new(),
             outbox: Outbox::default(),
             queued: AtomicUsize::new(0),

@@ -4,10 +4,20 @@
 //! The default app has no backplane (one node). [`MemoryBackplane`] links
 //! apps in one process (for tests and for several apps in one binary); the
 //! `redis` feature adds `RedisBackplane` over Redis pub/sub.
+//!
+//! Routing by interest: the hub tells its backplane which [`Topic`]s this
+//! node wants ([`Backplane::subscribe`], [`Backplane::unsubscribe`]), so a
+//! backplane that honours them sends a node only the traffic of rooms and
+//! routes with a member there, and of sockets it holds.
 
 use crate::message::Message;
 use crate::rooms::hub::Hub;
-use std::sync::{Arc, Mutex};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Socket ids carry their node's id above this many bits
+/// (`id = node << NODE_SHIFT | counter`).
+pub(crate) const NODE_SHIFT: u32 = 40;
 
 /// Who a send is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +28,32 @@ pub enum Target {
     Route(String),
     /// Given sockets, by id.
     Sockets(Vec<u64>),
+}
+
+/// What a node is interested in: the unit a backplane routes by.
+///
+/// ```
+/// use cheese_api::Topic;
+///
+/// // A socket id names its node in its high bits.
+/// let id = (7u64 << 40) | 12;
+/// assert_eq!(Topic::node_of(id), Topic::Node(7));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// A room's sends.
+    Room(String),
+    /// A route's sends, by its pattern.
+    Route(String),
+    /// Sends to given sockets of this node (by [`Hub::node`]).
+    Node(u64),
+}
+
+impl Topic {
+    /// The topic of the node that holds the socket `id`.
+    pub fn node_of(id: u64) -> Topic {
+        Topic::Node(id >> NODE_SHIFT)
+    }
 }
 
 /// One send on its way to the other nodes.
@@ -37,15 +73,78 @@ pub struct Envelope {
 ///
 /// `publish` must not wait (queue and return); `start` begins delivering
 /// envelopes from other nodes with [`Hub::deliver`], skipping those whose
-/// `origin` is the hub's own node.
+/// `origin` is the hub's own node. An app owns its backplane value: give
+/// each app its own (a clone, a new connection).
+///
+/// # Interest
+/// The hub says what its node needs, so the backplane can route each
+/// envelope ([`Envelope::topic`]) to the interested nodes only:
+/// - [`Topic::Node`] with the node's own id, once, right after `start`;
+/// - [`Topic::Room`] when a room's first member on this node joins, and
+///   `unsubscribe` when its last one leaves or disconnects;
+/// - [`Topic::Route`] when a route's first connection on this node opens,
+///   and `unsubscribe` when its last one ends.
+///
+/// The calls come in the order the hub decided them (a subscribe is never
+/// overtaken by the unsubscribe that followed it), outside the hub's
+/// registry lock but from a hook's task: like `publish` they must not
+/// wait (queue and return). A send to given sockets is published as one
+/// envelope per node holding them, so its topic is that node's. Both
+/// methods default to doing nothing: a backplane that ignores interest
+/// delivers everything to every node, which stays correct (each hub
+/// delivers only to its own members), just not cheaper.
+///
+/// ```
+/// use cheese_api::{Backplane, Envelope, Hub, Topic};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// Delivers only what this node subscribed to (a stand-in for a real
+/// /// engine's channels).
+/// #[derive(Default)]
+/// struct Picky {
+///     hub: Mutex<Option<Hub>>,
+///     topics: Arc<Mutex<Vec<Topic>>>,
+/// }
+///
+/// impl Backplane for Picky {
+///     fn publish(&self, _envelope: Envelope) {
+///         // Queue for the engine, e.g. on the channel named by `envelope.topic()`.
+///     }
+///     fn start(&self, hub: Hub) {
+///         *self.hub.lock().unwrap() = Some(hub);
+///     }
+///     fn subscribe(&self, topic: Topic) {
+///         self.topics.lock().unwrap().push(topic);
+///     }
+///     fn unsubscribe(&self, topic: Topic) {
+///         self.topics.lock().unwrap().retain(|t| *t != topic);
+///     }
+/// }
+///
+/// let picky = Picky::default();
+/// let topics = picky.topics.clone();
+/// let app = cheese_api::App::empty().backplane(picky);
+/// assert_eq!(*topics.lock().unwrap(), [Topic::Node(app.hub().node())]);
+/// ```
 pub trait Backplane: Send + Sync + 'static {
     /// Sends an envelope to the other nodes.
     fn publish(&self, envelope: Envelope);
     /// Starts delivering the other nodes' envelopes into `hub`.
     fn start(&self, hub: Hub);
+    /// This node now needs the envelopes of `topic` (see [Interest](Backplane#interest)).
+    fn subscribe(&self, topic: Topic) {
+        let _ = topic;
+    }
+    /// This node no longer needs the envelopes of `topic`.
+    fn unsubscribe(&self, topic: Topic) {
+        let _ = topic;
+    }
 }
 
 /// Links the apps of one process, as a stand-in for Redis in tests.
+///
+/// Routes by interest: an envelope reaches only the apps subscribed to its
+/// topic. Each clone is a new end of the same link, for one app.
 ///
 /// ```
 /// use cheese_api::{App, MemoryBackplane};
@@ -55,9 +154,27 @@ pub trait Backplane: Send + Sync + 'static {
 /// let node_b = App::empty().backplane(link);
 /// # let _ = (node_a, node_b);
 /// ```
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct MemoryBackplane {
-    hubs: Arc<Mutex<Vec<Hub>>>,
+    nodes: Arc<Mutex<HashMap<u64, Node>>>,
+    /// The node of the app that took this end (set by `start`).
+    node: OnceLock<u64>,
+}
+
+/// One linked app: its hub and what it subscribed to.
+struct Node {
+    hub: Hub,
+    topics: HashSet<Topic>,
+}
+
+impl Clone for MemoryBackplane {
+    /// Another end of the same link, not yet taken by an app.
+    fn clone(&self) -> MemoryBackplane {
+        MemoryBackplane {
+            nodes: self.nodes.clone(),
+            node: OnceLock::new(),
+        }
+    }
 }
 
 impl MemoryBackplane {
@@ -65,25 +182,72 @@ impl MemoryBackplane {
     pub fn new() -> MemoryBackplane {
         MemoryBackplane::default()
     }
+
+    fn nodes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Node>> {
+        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds or removes `topic` for this end's app.
+    fn interest(&self, topic: Topic, on: bool) {
+        let Some(node) = self.node.get() else { return };
+        if let Some(n) = self.nodes().get_mut(node) {
+            if on {
+                n.topics.insert(topic);
+            } else {
+                n.topics.remove(&topic);
+            }
+        }
+    }
 }
 
 impl Backplane for MemoryBackplane {
     fn publish(&self, envelope: Envelope) {
-        let hubs = self.hubs.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for hub in hubs.iter().filter(|h| h.node() != envelope.origin) {
+        let Some(topic) = envelope.topic() else {
+            return;
+        };
+        let hubs: Vec<Hub> = self
+            .nodes()
+            .iter()
+            .filter(|(node, n)| **node != envelope.origin && n.topics.contains(&topic))
+            .map(|(_, n)| n.hub.clone())
+            .collect();
+        for hub in hubs {
             hub.deliver(&envelope.target, &envelope.message, envelope.except);
         }
     }
 
     fn start(&self, hub: Hub) {
-        self.hubs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(hub);
+        let _ = self.node.set(hub.node());
+        self.nodes().insert(
+            hub.node(),
+            Node {
+                hub,
+                topics: HashSet::new(),
+            },
+        );
+    }
+
+    fn subscribe(&self, topic: Topic) {
+        self.interest(topic, true);
+    }
+
+    fn unsubscribe(&self, topic: Topic) {
+        self.interest(topic, false);
     }
 }
 
 impl Envelope {
+    /// The topic this envelope is routed by: its room, its route, or the
+    /// node of its sockets (the hub publishes one envelope per node for a
+    /// send to given sockets). `None` for a send to no socket.
+    pub fn topic(&self) -> Option<Topic> {
+        match &self.target {
+            Target::Room(room) => Some(Topic::Room(room.clone())),
+            Target::Route(route) => Some(Topic::Route(route.clone())),
+            Target::Sockets(ids) => ids.first().map(|id| Topic::node_of(*id)),
+        }
+    }
+
     /// The wire form for byte-oriented backplanes (Redis):
     /// `origin u64 | except u64 (0 = none) | target kind u8 | target | message kind u8 | payload`.
     pub fn to_bytes(&self) -> Vec<u8> {

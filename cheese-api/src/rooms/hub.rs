@@ -8,12 +8,14 @@
 //! keep up and is closed with 1013 ("try again later") instead of growing
 //! memory or slowing the others; [`Hub::slow_closes`] counts them.
 //! With a [`Backplane`](crate::Backplane) the same sends reach the members on
-//! every node.
+//! every node, and the hub tells the backplane which rooms and routes have a
+//! member here (its interest, [`Topic`]) as they gain their first member and
+//! lose their last.
 
 use crate::connection::error::SendError;
 use crate::connection::socket::Socket;
 use crate::message::{IntoMessage, Message};
-use crate::rooms::backplane::{Backplane, Envelope, Target};
+use crate::rooms::backplane::{Backplane, Envelope, Target, Topic};
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -30,8 +32,15 @@ struct Registry {
     routes: HashMap<&'static str, Members>,
 }
 
+/// A change of this node's interest: subscribe (`true`) or unsubscribe.
+type Change = (Topic, bool);
+
 struct HubInner {
     registry: Mutex<Registry>,
+    /// Orders the backplane's subscribe and unsubscribe calls: taken before
+    /// the registry lock under which a change was decided is released, and
+    /// held while the backplane is told (see [`Hub::tell`]).
+    interest: Mutex<()>,
     backplane: Mutex<Option<Arc<dyn Backplane>>>,
     node: u64,
     slow_closes: AtomicU64,
@@ -108,6 +117,7 @@ impl Hub {
         Hub {
             inner: Arc::new(HubInner {
                 registry: Mutex::new(Registry::default()),
+                interest: Mutex::new(()),
                 backplane: Mutex::new(None),
                 node,
                 slow_closes: AtomicU64::new(0),
@@ -131,13 +141,73 @@ impl Hub {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Starts `backplane` and subscribes it to this node's topic and to
+    /// the rooms and routes that already have members here. Holding the
+    /// registry, then the interest lock, no join or leave slips between the
+    /// topics read here and the backplane being in place.
     pub(crate) fn set_backplane(&self, backplane: Arc<dyn Backplane>) {
+        let r = self.registry();
+        let _order = self
+            .inner
+            .interest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let topics: Vec<Topic> = std::iter::once(Topic::Node(self.inner.node))
+            .chain(r.rooms.keys().map(|room| Topic::Room(room.clone())))
+            .chain(
+                r.routes
+                    .iter()
+                    .filter(|(_, members)| !members.is_empty())
+                    .map(|(route, _)| Topic::Route((*route).to_owned())),
+            )
+            .collect();
+        drop(r);
         *self
             .inner
             .backplane
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(backplane.clone());
         backplane.start(self.clone());
+        for topic in topics {
+            backplane.subscribe(topic);
+        }
+    }
+
+    fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+        self.inner
+            .backplane
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Tells the backplane the interest `changes` decided under `registry`.
+    ///
+    /// The order of the calls is the order of the decisions: the interest
+    /// lock is taken *before* the registry lock is released, so the next
+    /// change (decided under the registry lock, later) waits for this one
+    /// to be told. Otherwise a leave racing a join on another thread could
+    /// tell `subscribe` then `unsubscribe` in the reverse order and leave a
+    /// room with a member unsubscribed. Only transitions (a first member, a
+    /// last one) take this lock, broadcasts never; the backplane's calls
+    /// queue and return, so it is held briefly.
+    fn tell(&self, registry: MutexGuard<'_, Registry>, changes: impl IntoIterator<Item = Change>) {
+        let _order = self
+            .inner
+            .interest
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        drop(registry);
+        let Some(backplane) = self.backplane() else {
+            return;
+        };
+        for (topic, on) in changes {
+            if on {
+                backplane.subscribe(topic);
+            } else {
+                backplane.unsubscribe(topic);
+            }
+        }
     }
 
     /// This node's id: the high bits of every socket id made here.
@@ -198,43 +268,61 @@ impl Hub {
     pub(crate) fn register(&self, socket: &Socket, route: &'static str) {
         let mut r = self.registry();
         r.sockets.insert(socket.id(), socket.clone());
-        r.routes
-            .entry(route)
-            .or_default()
-            .insert(socket.id(), socket.clone());
+        let members = r.routes.entry(route).or_default();
+        if members.insert(socket.id(), socket.clone()).is_none() && members.len() == 1 {
+            self.tell(r, [(Topic::Route(route.to_owned()), true)]);
+        }
     }
 
     pub(crate) fn unregister(&self, socket: &Socket, route: &'static str) {
         let rooms = socket.leave_all();
         let mut r = self.registry();
+        let mut changes = Vec::new();
         r.sockets.remove(&socket.id());
         if let Some(members) = r.routes.get_mut(route) {
-            members.remove(&socket.id());
+            if members.remove(&socket.id()).is_some() && members.is_empty() {
+                changes.push((Topic::Route(route.to_owned()), false));
+            }
         }
         for room in rooms {
-            remove_member(&mut r.rooms, &room, socket.id());
+            if remove_member(&mut r.rooms, &room, socket.id()) {
+                changes.push((Topic::Room(room), false));
+            }
+        }
+        if !changes.is_empty() {
+            self.tell(r, changes);
         }
     }
 
     pub(crate) fn join(&self, socket: &Socket, room: &str) {
-        self.registry()
-            .rooms
-            .entry(room.to_owned())
-            .or_default()
-            .insert(socket.id(), socket.clone());
+        let mut r = self.registry();
+        let members = r.rooms.entry(room.to_owned()).or_default();
+        if members.insert(socket.id(), socket.clone()).is_none() && members.len() == 1 {
+            self.tell(r, [(Topic::Room(room.to_owned()), true)]);
+        }
     }
 
     pub(crate) fn leave(&self, socket: &Socket, room: &str) {
-        remove_member(&mut self.registry().rooms, room, socket.id());
+        let mut r = self.registry();
+        if remove_member(&mut r.rooms, room, socket.id()) {
+            self.tell(r, [(Topic::Room(room.to_owned()), false)]);
+        }
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
         self.registry().sockets.values().cloned().collect()
     }
 
-    /// Delivers to this node's members of `target`; returns how many got it.
-    /// Called for local sends and by backplanes for messages from elsewhere.
+    /// Delivers an envelope from another node to this node's members of
+    /// `target`; returns how many got it. Called by backplanes; counted in
+    /// [`Stats::envelopes_received`].
     pub fn deliver(&self, target: &Target, message: &Message, except: Option<u64>) -> usize {
+        self.inner.counters.received_envelope();
+        self.deliver_here(target, message, except)
+    }
+
+    /// Delivers to this node's members of `target`; returns how many got it.
+    fn deliver_here(&self, target: &Target, message: &Message, except: Option<u64>) -> usize {
         let receivers: Vec<Socket> = {
             let r = self.registry();
             match target {
@@ -272,13 +360,35 @@ impl Hub {
     }
 }
 
-fn remove_member(groups: &mut HashMap<String, Members>, name: &str, id: u64) {
-    if let Some(members) = groups.get_mut(name) {
-        members.remove(&id);
-        if members.is_empty() {
-            groups.remove(name);
+/// Removes `id` from the group `name`; true when that emptied the group
+/// (which is then dropped).
+fn remove_member(groups: &mut HashMap<String, Members>, name: &str, id: u64) -> bool {
+    let Some(members) = groups.get_mut(name) else {
+        return false;
+    };
+    if members.remove(&id).is_none() || !members.is_empty() {
+        return false;
+    }
+    groups.remove(name);
+    true
+}
+
+/// A send to given sockets as one list per other node (in the order the
+/// nodes first appear), so a backplane can route each to its node only;
+/// this node's own sockets are left out (already delivered).
+fn ids_by_node(ids: &[u64], own: u64) -> Vec<Vec<u64>> {
+    let mut groups: Vec<Vec<u64>> = Vec::new();
+    for &id in ids {
+        let node = Topic::node_of(id);
+        if node == Topic::Node(own) {
+            continue;
+        }
+        match groups.iter_mut().find(|g| Topic::node_of(g[0]) == node) {
+            Some(group) => group.push(id),
+            None => groups.push(vec![id]),
         }
     }
+    groups
 }
 
 /// What a broadcast did to one receiver.
@@ -299,21 +409,23 @@ impl Recipients {
     /// node got it queued. The message is converted (JSON serialized) once.
     pub fn send(&self, message: impl IntoMessage) -> Result<usize, SendError> {
         let message = message.into_message().map_err(SendError::Json)?;
-        let delivered = self.hub.deliver(&self.target, &message, self.except);
-        let backplane = self
-            .hub
-            .inner
-            .backplane
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        if let Some(backplane) = backplane {
-            backplane.publish(Envelope {
-                origin: self.hub.inner.node,
-                target: self.target.clone(),
-                except: self.except,
-                message,
-            });
+        let delivered = self.hub.deliver_here(&self.target, &message, self.except);
+        let Some(backplane) = self.hub.backplane() else {
+            return Ok(delivered);
+        };
+        let envelope = |target| Envelope {
+            origin: self.hub.inner.node,
+            target,
+            except: self.except,
+            message: message.clone(),
+        };
+        match &self.target {
+            Target::Sockets(ids) => {
+                for ids in ids_by_node(ids, self.hub.inner.node) {
+                    backplane.publish(envelope(Target::Sockets(ids)));
+                }
+            }
+            target => backplane.publish(envelope(target.clone())),
         }
         Ok(delivered)
     }
