@@ -353,4 +353,21 @@ mod tests {
         }
         assert_eq!(Envelope::from_bytes(&[1, 2, 3]), None);
     }
+
+    #[test]
+    fn an_envelope_names_its_topic() {
+        let envelope = |target| Envelope {
+            origin: 1,
+            target,
+            except: None,
+            message: Message::text("x"),
+        };
+        let room = envelope(Target::Room("lobby".into()));
+        assert_eq!(room.topic(), Some(Topic::Room("lobby".into())));
+        let route = envelope(Target::Route("/chat".into()));
+        assert_eq!(route.topic(), Some(Topic::Route("/chat".into())));
+        let sockets = envelope(Target::Sockets(vec![(9 << NODE_SHIFT) | 3]));
+        assert_eq!(sockets.topic(), Some(Topic::Node(9)));
+        assert_eq!(envelope(Target::Sockets(vec![])).topic(), None);
+    }
 }

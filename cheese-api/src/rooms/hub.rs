@@ -451,3 +451,21 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Hub {
             .ok_or_else(crate::Refusal::no_hub)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rooms::backplane::NODE_SHIFT;
+
+    #[test]
+    fn socket_ids_are_grouped_by_their_other_nodes() {
+        let id = |node: u64, n: u64| (node << NODE_SHIFT) | n;
+        let ids = [id(2, 1), id(1, 1), id(3, 1), id(2, 2), id(1, 2)];
+        // Node 1 is this one: its sockets were served locally.
+        assert_eq!(
+            ids_by_node(&ids, 1),
+            [vec![id(2, 1), id(2, 2)], vec![id(3, 1)]]
+        );
+        assert!(ids_by_node(&[id(1, 5)], 1).is_empty());
+    }
+}
