@@ -11,9 +11,10 @@
 use cheese_api::prelude::*;
 use cheese_api::testing::{TestClient, TestServer};
 use cheese_api::RedisBackplane;
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -161,17 +162,56 @@ impl Drop for RedisServer {
 
 // ------------------------------------------------------------- log counting
 
-/// Counts this thread's `tracing` events from the Redis backplane
-/// (`cheese_api::rooms::redis`) by level.
-/// The tests run on a current-thread runtime, so every task they start
-/// (apps, backplane tasks) logs on the test's own thread.
+/// The Redis backplane's `tracing` events (`cheese_api::rooms::redis`) of
+/// one channel, by level. Each test uses a channel of its own, so each counts
+/// its own, whatever thread logged and whatever ran beside it: one global
+/// subscriber keyed by the events' `channel` field (a thread-local
+/// `set_default` per test lost events when tests ran in parallel, as
+/// callsites cache their interest process-wide).
 #[derive(Default)]
 struct Counts {
     warn: AtomicUsize,
     info: AtomicUsize,
 }
 
-struct Counter(Arc<Counts>);
+type ByChannel = Mutex<HashMap<String, Arc<Counts>>>;
+
+fn by_channel() -> &'static ByChannel {
+    static COUNTS: OnceLock<ByChannel> = OnceLock::new();
+    COUNTS.get_or_init(|| {
+        tracing::subscriber::set_global_default(Counter)
+            .expect("tests/redis.rs installs the one global subscriber");
+        Mutex::default()
+    })
+}
+
+fn counts_of(channel: &str) -> Arc<Counts> {
+    by_channel()
+        .lock()
+        .unwrap()
+        .entry(channel.to_owned())
+        .or_default()
+        .clone()
+}
+
+/// Reads an event's `channel` field.
+#[derive(Default)]
+struct ChannelField(Option<String>);
+
+impl tracing::field::Visit for ChannelField {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "channel" {
+            self.0 = Some(value.to_owned());
+        }
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "channel" {
+            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
+        }
+    }
+}
+
+struct Counter;
 
 impl tracing::Subscriber for Counter {
     fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
@@ -187,9 +227,13 @@ impl tracing::Subscriber for Counter {
         if !meta.target().starts_with("cheese_api::rooms::redis") {
             return;
         }
+        let mut channel = ChannelField::default();
+        event.record(&mut channel);
+        let Some(channel) = channel.0 else { return };
+        let counts = counts_of(&channel);
         match *meta.level() {
-            tracing::Level::WARN => self.0.warn.fetch_add(1, Ordering::SeqCst),
-            tracing::Level::INFO => self.0.info.fetch_add(1, Ordering::SeqCst),
+            tracing::Level::WARN => counts.warn.fetch_add(1, Ordering::SeqCst),
+            tracing::Level::INFO => counts.info.fetch_add(1, Ordering::SeqCst),
             _ => 0,
         };
     }
@@ -197,10 +241,9 @@ impl tracing::Subscriber for Counter {
     fn exit(&self, _: &tracing::span::Id) {}
 }
 
-fn count_logs() -> (Arc<Counts>, tracing::subscriber::DefaultGuard) {
-    let counts = Arc::new(Counts::default());
-    let guard = tracing::subscriber::set_default(Counter(counts.clone()));
-    (counts, guard)
+/// Counts the backplane's log lines about `channel` from now on.
+fn count_logs(channel: &str) -> Arc<Counts> {
+    counts_of(channel)
 }
 
 // ------------------------------------------------------------------ helpers
@@ -322,7 +365,7 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     if !redis_available("rooms_span_nodes_and_survive_a_redis_restart") {
         return;
     }
-    let (logs, _guard) = count_logs();
+    let logs = count_logs("cheese-test-restart");
     let started = std::time::Instant::now();
     let mut redis = RedisServer::start(free_port()).await;
     let url = redis.url();
@@ -391,7 +434,7 @@ async fn nodes_start_without_redis_and_connect_when_it_appears() {
     if !redis_available("nodes_start_without_redis_and_connect_when_it_appears") {
         return;
     }
-    let (logs, _guard) = count_logs();
+    let logs = count_logs("cheese-test-late");
     let port = free_port(); // nothing listens there yet
     let url = format!("redis://127.0.0.1:{port}/");
     let node_a = node(&url, "cheese-test-late").await;
