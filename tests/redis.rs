@@ -9,12 +9,9 @@
 //! `CHEESE_REQUIRE_REDIS=1` (as in CI) makes that a failure.
 
 use cheese_api::prelude::*;
-use cheese_api::testing::{TestClient, TestServer};
+use cheese_api::testing::{Logs, TestClient, TestServer};
 use cheese_api::RedisBackplane;
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -162,88 +159,35 @@ impl Drop for RedisServer {
 
 // ------------------------------------------------------------- log counting
 
-/// The Redis backplane's `tracing` events (`cheese_api::rooms::redis`) of
-/// one channel, by level. Each test uses a channel of its own, so each counts
-/// its own, whatever thread logged and whatever ran beside it: one global
-/// subscriber keyed by the events' `channel` field (a thread-local
-/// `set_default` per test lost events when tests ran in parallel, as
-/// callsites cache their interest process-wide).
-#[derive(Default)]
+/// Counts the Redis backplane's log lines (`cheese_api::rooms::redis`) at
+/// one level about one channel. Each test uses a channel of its own, so it
+/// counts its own lines whatever ran beside it (`Logs` is one capture for
+/// the whole binary).
 struct Counts {
-    warn: AtomicUsize,
-    info: AtomicUsize,
+    logs: Logs,
+    channel: String,
 }
 
-type ByChannel = Mutex<HashMap<String, Arc<Counts>>>;
-
-fn by_channel() -> &'static ByChannel {
-    static COUNTS: OnceLock<ByChannel> = OnceLock::new();
-    COUNTS.get_or_init(|| {
-        tracing::subscriber::set_global_default(Counter)
-            .expect("tests/redis.rs installs the one global subscriber");
-        Mutex::default()
-    })
-}
-
-fn counts_of(channel: &str) -> Arc<Counts> {
-    by_channel()
-        .lock()
-        .unwrap()
-        .entry(channel.to_owned())
-        .or_default()
-        .clone()
-}
-
-/// Reads an event's `channel` field.
-#[derive(Default)]
-struct ChannelField(Option<String>);
-
-impl tracing::field::Visit for ChannelField {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        if field.name() == "channel" {
-            self.0 = Some(value.to_owned());
-        }
+impl Counts {
+    fn at(&self, level: &str) -> usize {
+        let channel = format!("channel={:?}", self.channel);
+        self.logs
+            .lines_with(&[level, "cheese_api::rooms::redis", &channel])
+            .len()
     }
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        if field.name() == "channel" {
-            self.0 = Some(format!("{value:?}").trim_matches('"').to_owned());
-        }
+    fn warn(&self) -> usize {
+        self.at(" WARN ")
+    }
+    fn info(&self) -> usize {
+        self.at(" INFO ")
     }
 }
 
-struct Counter;
-
-impl tracing::Subscriber for Counter {
-    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
-        true
+fn count_logs(channel: &str) -> Counts {
+    Counts {
+        logs: Logs::capture(),
+        channel: channel.to_owned(),
     }
-    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
-        tracing::span::Id::from_u64(1)
-    }
-    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
-    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
-    fn event(&self, event: &tracing::Event<'_>) {
-        let meta = event.metadata();
-        if !meta.target().starts_with("cheese_api::rooms::redis") {
-            return;
-        }
-        let mut channel = ChannelField::default();
-        event.record(&mut channel);
-        let Some(channel) = channel.0 else { return };
-        let counts = counts_of(&channel);
-        match *meta.level() {
-            tracing::Level::WARN => counts.warn.fetch_add(1, Ordering::SeqCst),
-            tracing::Level::INFO => counts.info.fetch_add(1, Ordering::SeqCst),
-            _ => 0,
-        };
-    }
-    fn enter(&self, _: &tracing::span::Id) {}
-    fn exit(&self, _: &tracing::span::Id) {}
-}
-
-/// Counts the backplane's log lines about `channel` from now on.
-fn count_logs(channel: &str) -> Arc<Counts> {
-    counts_of(channel)
 }
 
 // ------------------------------------------------------------------ helpers
@@ -377,7 +321,7 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     let (mut a2, _) = member(&node_a, None).await;
     let (mut b1, b1_id) = member(&node_b, Some("cheese")).await;
     check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "before").await;
-    assert_eq!(logs.warn.load(Ordering::SeqCst), 0, "no outage yet");
+    assert_eq!(logs.warn(), 0, "no outage yet");
     assert_eq!(node_a.backplane.dropped(), 0);
 
     // Redis dies: local delivery goes on, on both nodes.
@@ -399,7 +343,7 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     // Let every connection (idle ones are pinged each second) notice.
     tokio::time::sleep_until(killed + Duration::from_millis(2500)).await;
     assert_eq!(
-        logs.warn.load(Ordering::SeqCst),
+        logs.warn(),
         2,
         "one warning per node for the outage, not one per message"
     );
@@ -417,12 +361,8 @@ async fn rooms_span_nodes_and_survive_a_redis_restart() {
     wait_connected(&[&node_a, &node_b]).await;
     let reconnect = restarted.elapsed();
     check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "after").await;
-    assert_eq!(logs.warn.load(Ordering::SeqCst), 2, "no new warnings");
-    assert_eq!(
-        logs.info.load(Ordering::SeqCst),
-        2,
-        "one 'reconnected' per node"
-    );
+    assert_eq!(logs.warn(), 2, "no new warnings");
+    assert_eq!(logs.info(), 2, "one 'reconnected' per node");
     println!(
         "redis restart: reconnected {reconnect:?} after the restart; test took {:?}",
         started.elapsed()
@@ -452,7 +392,7 @@ async fn nodes_start_without_redis_and_connect_when_it_appears() {
     a1.expect_nothing(Duration::from_millis(10)).await;
     assert!(!node_a.backplane.is_connected());
     assert_eq!(
-        logs.warn.load(Ordering::SeqCst),
+        logs.warn(),
         2,
         "one warning per node, not one per message or retry"
     );
@@ -460,7 +400,7 @@ async fn nodes_start_without_redis_and_connect_when_it_appears() {
     let _redis = RedisServer::start(port).await;
     wait_connected(&[&node_a, &node_b]).await;
     check_cross_node(&mut a1, a1_id, &mut a2, &mut b1, b1_id, "late").await;
-    assert_eq!(logs.warn.load(Ordering::SeqCst), 2);
+    assert_eq!(logs.warn(), 2);
 }
 
 #[test]
