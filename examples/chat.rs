@@ -60,6 +60,12 @@ struct Say {
     text: String,
 }
 
+/// What presence keeps of a member (`Member::info`).
+#[derive(Serialize)]
+struct Info<'a> {
+    nick: &'a str,
+}
+
 /// What the page receives. `members` is the room's member count on every
 /// node and `nicks` their nicknames, both `null` when presence cannot be
 /// answered (Redis unreachable): no number rather than a wrong one.
@@ -99,7 +105,7 @@ impl Chat {
             let _ = self.close(code, reason).await;
             return;
         }
-        let _ = self.join_with(&self.room, serde_json::json!({ "nick": self.nick }));
+        let _ = self.join_with(&self.room, Info { nick: &self.nick });
         let (members, nicks) = members(&self.hub(), &self.room).await;
         let _ = self.hub().to_room(&self.room).send(Json(Event::Joined {
             room: &self.room,
