@@ -153,7 +153,9 @@ pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
 pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target, Topic};
-pub use rooms::hub::{Hub, Recipients, WeakHub};
+pub use rooms::hub::{Hub, WeakHub};
+pub use rooms::presence::{Member, PresenceError, PresenceFuture};
+pub use rooms::recipients::Recipients;
 #[cfg(feature = "redis")]
 pub use rooms::redis::RedisBackplane;
 pub use stats::Stats;
@@ -165,7 +167,8 @@ pub use bytes::Bytes;
 /// Everything a handler file needs: `use cheese_api::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        websocket, App, Hub, Json, Limits, Message, Request, SendError, Socket, WebsocketServer,
+        websocket, App, Hub, Json, Limits, Member, Message, Request, SendError, Socket,
+        WebsocketServer,
     };
     pub use axum::extract::Query;
     pub use axum::http::StatusCode;
