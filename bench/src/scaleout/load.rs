@@ -3,39 +3,23 @@
 //! 10i..10i+9 of 30 on 3 nodes) and the publishers on every node, which
 //! send to every room in turn.
 //!
-//! A message is `r<room> <publisher> <m|p> xxx…` (padded to its size);
-//! each member checks that it is for its own room and counts it, as
-//! cross-node when its publisher is on another node. Each publisher has a
-//! credit: at most `inflight` of its messages not yet received by every
-//! member, so the nodes are kept busy without queues growing and every
-//! publisher gets its share (the result is the throughput this machine
-//! reaches, not an offered rate).
-//!
-//! Before measuring, each node's first publisher sends probes (`p`) to
-//! every room until every member has had one from every node: cross-node
-//! delivery works, every subscription is in place.
+//! This file connects them and measures one window (messages, each node's
+//! envelopes, CPU); what each client does is in [`super::clients`].
 
-use std::cell::{Cell, RefCell};
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
-use tokio::sync::Notify;
 use tokio::task::{spawn_local, JoinHandle};
 use tokio::time::sleep;
-use tokio_tungstenite::tungstenite::Message;
 
+use super::clients::{member, messages, probe, publisher, Phase, Shared};
 use super::cluster::Nodes;
-use crate::client::{connect_many, keep_error, Ws};
+use crate::client::{connect_many, Ws};
 use crate::procs;
 
-/// How long the probes may take to reach every member.
-const PROBE_LIMIT: Duration = Duration::from_secs(15);
 /// How long, after the window, the last deliveries may take.
 pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(3);
-/// Messages a publisher sends at once (then flushes) when credit allows.
-const BATCH: u64 = 8;
 
 /// The shape of a run.
 #[derive(Debug, Clone)]
@@ -62,7 +46,7 @@ impl LoadSpec {
     }
 
     /// The node of publisher `p` (numbered node after node).
-    fn publisher_node(&self, p: usize) -> usize {
+    pub(super) fn publisher_node(&self, p: usize) -> usize {
         p / self.publishers
     }
 }
@@ -82,91 +66,19 @@ pub struct Measured {
     /// CPU time of all nodes together, and of Redis, inside the window.
     pub node_cpu: Option<Duration>,
     pub redis_cpu: Option<Duration>,
+    /// CPU time the rest of the machine used inside the window (other
+    /// programs; kernel work charged to no process of the run).
+    pub other_cpu: Option<Duration>,
     /// Deliveries still missing a few seconds after the window.
     pub lost: u64,
     pub error_count: usize,
     pub errors: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Phase {
-    Probe,
-    Warm,
-    Measure,
-    Stop,
-}
-
-/// One publisher's credit.
-#[derive(Default)]
-struct Credit {
-    /// Deliveries expected (sends × members) and not yet received.
-    outstanding: Cell<u64>,
-    /// Told when the credit allows another message, or the window ends.
-    wake: Notify,
-}
-
-/// What the clients share (one thread: cells).
-struct Shared {
-    spec: LoadSpec,
-    phase: Cell<Phase>,
-    /// Per publisher.
-    credits: Vec<Credit>,
-    /// The most deliveries one publisher may have outstanding.
-    cap: u64,
-    members: u64,
-    /// Members that have had a probe from every node.
-    ready: Cell<usize>,
-    sends: Cell<u64>,
-    delivered: Cell<u64>,
-    cross: Cell<u64>,
-    errors: RefCell<(usize, Vec<String>)>,
-}
-
-impl Shared {
-    fn error(&self, e: String) {
-        let mut errors = self.errors.borrow_mut();
-        let (count, kept) = &mut *errors;
-        keep_error(count, kept, e);
-    }
-
-    fn measuring(&self) -> bool {
-        self.phase.get() == Phase::Measure
-    }
-
-    /// Deliveries still expected, all publishers together.
-    fn outstanding(&self) -> u64 {
-        self.credits.iter().map(|c| c.outstanding.get()).sum()
-    }
-}
-
-/// Every room's message from `publisher`, `m` (measured) or `p` (probe).
-fn messages(spec: &LoadSpec, publisher: usize, tag: char) -> Rc<Vec<Message>> {
-    let all = (0..spec.rooms).map(|room| {
-        let mut text = format!("r{room} {publisher} {tag} ");
-        let pad = spec.size.saturating_sub(text.len());
-        text.extend(std::iter::repeat_n('x', pad));
-        Message::text(text)
-    });
-    Rc::new(all.collect())
-}
-
 /// Connects the clients, probes, then measures one window; the clients
 /// are gone when it returns.
 pub async fn run(nodes: &Nodes, redis_pid: u32, spec: &LoadSpec) -> Result<Measured, String> {
-    let shared = Rc::new(Shared {
-        spec: spec.clone(),
-        phase: Cell::new(Phase::Probe),
-        credits: (0..spec.nodes * spec.publishers)
-            .map(|_| Credit::default())
-            .collect(),
-        cap: (spec.inflight * spec.members) as u64,
-        members: spec.members as u64,
-        ready: Cell::new(0),
-        sends: Cell::new(0),
-        delivered: Cell::new(0),
-        cross: Cell::new(0),
-        errors: RefCell::new((0, Vec::new())),
-    });
+    let shared = Rc::new(Shared::new(spec));
     let mut tasks = Tasks(Vec::new());
     for room in 0..spec.rooms {
         let node = spec.room_node(room);
@@ -185,45 +97,75 @@ pub async fn run(nodes: &Nodes, redis_pid: u32, spec: &LoadSpec) -> Result<Measu
     probe(spec, &shared, &mut publishers).await?;
     sleep(Duration::from_millis(300)).await; // the probes' stragglers
 
-    shared.phase.set(Phase::Warm);
+    shared.set_phase(Phase::Warm);
     for (p, ws) in publishers.into_iter().enumerate() {
         let first = p * 7 % spec.rooms; // publishers start on different rooms
         let task = publisher(ws, p, messages(spec, p, 'm'), first, shared.clone());
         tasks.0.push(spawn_local(task));
     }
     sleep(spec.warmup).await;
-    let pids = nodes.pids();
-    let cpu =
-        |pids: &[u32]| -> Option<Duration> { pids.iter().map(|&p| procs::cpu_time(Some(p))).sum() };
-    let before = (nodes.envelopes().await?, cpu(&pids), cpu(&[redis_pid]));
+    let before = Edge::read(nodes, redis_pid).await?;
     let start = Instant::now();
-    shared.phase.set(Phase::Measure);
+    shared.set_phase(Phase::Measure);
     sleep(spec.secs).await;
-    shared.phase.set(Phase::Stop);
+    shared.set_phase(Phase::Stop);
     let window = start.elapsed();
-    shared.credits.iter().for_each(|c| c.wake.notify_one());
-    let after = (nodes.envelopes().await?, cpu(&pids), cpu(&[redis_pid]));
+    let after = Edge::read(nodes, redis_pid).await?;
     let drained = Instant::now();
     while shared.outstanding() > 0 && drained.elapsed() < DRAIN_LIMIT {
         sleep(Duration::from_millis(10)).await;
     }
     drop(tasks);
-    let used = |a: Option<Duration>, b: Option<Duration>| a.zip(b).map(|(a, b)| b - a);
+    let used = |i: usize| {
+        before.cpu[i]
+            .zip(after.cpu[i])
+            .map(|(a, b)| b.saturating_sub(a))
+    };
+    let mine = used(0)
+        .zip(used(1))
+        .zip(used(2))
+        .map(|((a, b), c)| a + b + c);
     let (error_count, errors) = shared.errors.take();
     Ok(Measured {
         window,
         sends: shared.sends.get(),
         delivered: shared.delivered.get(),
         cross: shared.cross.get(),
-        envelopes: (after.0.iter().zip(&before.0))
+        envelopes: (after.envelopes.iter().zip(&before.envelopes))
             .map(|(a, b)| a - b)
             .collect(),
-        node_cpu: used(before.1, after.1),
-        redis_cpu: used(before.2, after.2),
+        node_cpu: used(0),
+        redis_cpu: used(1),
+        other_cpu: used(3)
+            .zip(mine)
+            .map(|(all, mine)| all.saturating_sub(mine)),
         lost: shared.outstanding(),
         error_count,
         errors,
     })
+}
+
+/// What is read at each edge of the window.
+struct Edge {
+    envelopes: Vec<u64>,
+    /// CPU time so far of: the nodes together, Redis, this process, the
+    /// whole machine (busy time of all cores).
+    cpu: [Option<Duration>; 4],
+}
+
+impl Edge {
+    async fn read(nodes: &Nodes, redis_pid: u32) -> Result<Edge, String> {
+        let envelopes = nodes.envelopes().await?;
+        let of = |pid| procs::cpu_time(Some(pid));
+        let node_cpu = nodes.pids().into_iter().map(of).sum();
+        let cpu = [
+            node_cpu,
+            of(redis_pid),
+            procs::cpu_time(None),
+            procs::machine_busy(),
+        ];
+        Ok(Edge { envelopes, cpu })
+    }
 }
 
 /// `n` connections to `url`, or the first error.
@@ -245,156 +187,5 @@ struct Tasks(Vec<JoinHandle<()>>);
 impl Drop for Tasks {
     fn drop(&mut self) {
         self.0.iter().for_each(JoinHandle::abort);
-    }
-}
-
-/// Sends probes from each node's first publisher to every room, every
-/// 100 ms, until every member has had one from every node.
-async fn probe(spec: &LoadSpec, shared: &Shared, publishers: &mut [Ws]) -> Result<(), String> {
-    let all = spec.rooms * spec.members;
-    let start = Instant::now();
-    let firsts: Vec<usize> = (0..spec.nodes).map(|n| n * spec.publishers).collect();
-    let probes: Vec<_> = firsts.iter().map(|&p| messages(spec, p, 'p')).collect();
-    while shared.ready.get() < all {
-        if start.elapsed() > PROBE_LIMIT {
-            return Err(format!(
-                "after {PROBE_LIMIT:?} of probes, {} of {all} members had one from every node",
-                shared.ready.get()
-            ));
-        }
-        for (&p, probes) in firsts.iter().zip(&probes) {
-            let ws = &mut publishers[p];
-            for m in probes.iter() {
-                ws.feed(m.clone())
-                    .await
-                    .map_err(|e| format!("probe: {e}"))?;
-            }
-            ws.flush().await.map_err(|e| format!("probe: {e}"))?;
-        }
-        sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
-/// Publisher `p`: sends `messages` (one per room, in turn from `room`)
-/// while its credit allows, until the window ends.
-async fn publisher(
-    mut ws: Ws,
-    p: usize,
-    messages: Rc<Vec<Message>>,
-    mut room: usize,
-    shared: Rc<Shared>,
-) {
-    let credit = &shared.credits[p];
-    let result: Result<(), String> = async {
-        while shared.phase.get() != Phase::Stop {
-            let free = shared.cap.saturating_sub(credit.outstanding.get()) / shared.members;
-            if free == 0 {
-                credit.wake.notified().await;
-                continue;
-            }
-            for _ in 0..free.min(BATCH) {
-                let m = messages[room].clone();
-                ws.feed(m).await.map_err(|e| format!("publish: {e}"))?;
-                room = (room + 1) % messages.len();
-                credit
-                    .outstanding
-                    .set(credit.outstanding.get() + shared.members);
-                if shared.measuring() {
-                    shared.sends.set(shared.sends.get() + 1);
-                }
-            }
-            ws.flush().await.map_err(|e| format!("publish: {e}"))?;
-        }
-        Ok(())
-    }
-    .await;
-    if let Err(e) = result {
-        shared.error(e);
-    }
-}
-
-/// Receives the messages of one room's member on `node` and counts them.
-async fn member(mut ws: Ws, prefix: Rc<str>, node: usize, shared: Rc<Shared>) {
-    let spec = &shared.spec;
-    let every_node = (1u128 << spec.nodes) - 1;
-    let publishers = spec.nodes * spec.publishers;
-    let mut probed = 0u128;
-    while let Some(message) = ws.next().await {
-        let text = match message {
-            Ok(Message::Text(text)) => text,
-            Ok(Message::Ping(_) | Message::Pong(_)) => continue,
-            Ok(other) => return shared.error(format!("member: unexpected {other:?}")),
-            Err(e) => return shared.error(format!("member: {e}")),
-        };
-        let Some((p, tag)) = parse(&text, &prefix).filter(|&(p, _)| p < publishers) else {
-            return shared.error(format!("member of `{prefix}` got `{}`", &text[..]));
-        };
-        let origin = spec.publisher_node(p);
-        if tag == 'p' {
-            let had = probed == every_node;
-            probed |= 1 << origin;
-            if !had && probed == every_node {
-                shared.ready.set(shared.ready.get() + 1);
-            }
-            continue;
-        }
-        let credit = &shared.credits[p];
-        let left = credit.outstanding.get().saturating_sub(1);
-        credit.outstanding.set(left);
-        if left + shared.members <= shared.cap {
-            credit.wake.notify_one();
-        }
-        if shared.measuring() {
-            shared.delivered.set(shared.delivered.get() + 1);
-            if origin != node {
-                shared.cross.set(shared.cross.get() + 1);
-            }
-        }
-    }
-    shared.error("member: closed by the node".to_owned());
-}
-
-/// `(publisher, tag)` of a message for the room of `prefix` (`r<room> `).
-fn parse(text: &str, prefix: &str) -> Option<(usize, char)> {
-    let mut words = text.strip_prefix(prefix)?.split(' ');
-    let publisher = words.next()?.parse().ok()?;
-    match words.next()? {
-        "m" => Some((publisher, 'm')),
-        "p" => Some((publisher, 'p')),
-        _ => None,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn messages_name_room_origin_and_kind_and_have_their_size() {
-        let spec = LoadSpec {
-            nodes: 3,
-            rooms: 30,
-            members: 20,
-            publishers: 2,
-            inflight: 16,
-            size: 64,
-            warmup: Duration::ZERO,
-            secs: Duration::ZERO,
-        };
-        let m = messages(&spec, 5, 'm');
-        assert_eq!(m.len(), 30);
-        let text = m[12].to_text().unwrap();
-        assert_eq!(text.len(), 64);
-        assert_eq!(parse(text, "r12 "), Some((5, 'm')));
-        assert_eq!(parse(text, "r1 "), None);
-        assert_eq!(parse("r12 1 q x", "r12 "), None);
-        assert_eq!(parse("r12 -1 m x", "r12 "), None);
-        assert_eq!(spec.publisher_node(5), 2);
-        assert_eq!(spec.publisher_node(1), 0);
-        let p = messages(&spec, 0, 'p');
-        assert_eq!(parse(p[3].to_text().unwrap(), "r3 "), Some((0, 'p')));
-        let nodes: Vec<usize> = [0, 9, 10, 19, 20, 29].map(|r| spec.room_node(r)).to_vec();
-        assert_eq!(nodes, [0, 0, 1, 1, 2, 2]);
     }
 }

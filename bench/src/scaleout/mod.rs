@@ -5,10 +5,11 @@
 //! printed and written to docs/performance/scaleout.md.
 //!
 //! ```text
-//! cargo run --release -p cheese-bench -- scaleout            # about 1 min once built
+//! cargo run --release -p cheese-bench -- scaleout            # under 1 min once built
 //! cargo run --release -p cheese-bench -- scaleout --rounds 3 --members 40
 //! ```
 
+mod clients;
 mod cluster;
 mod load;
 mod table;
@@ -29,7 +30,7 @@ OPTIONS of `scaleout` (3 nodes on one Redis; this checkout vs --old):
   --inflight N     messages in flight per publisher (default 16)
   --size BYTES     message size (default 64)
   --warmup SECS    warm-up (default 1)   --secs SECS  measured (default 3)
-  --rounds N       runs of each build, alternating (default 1)
+  --rounds N       runs of each build, alternating (default 3)
   --old REV        the commit to compare with (default 5933f6c)
   --no-build       use the node binaries already built
   --no-write       print only; do not write docs/performance/scaleout.md
@@ -58,7 +59,7 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             warmup: Duration::from_secs(1),
             secs: Duration::from_secs(3),
         },
-        rounds: 1,
+        rounds: 3,
         old: "5933f6c".to_owned(),
         build: true,
         write: true,

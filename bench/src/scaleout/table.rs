@@ -49,7 +49,8 @@ fn table(designs: &[Design], outcomes: &[Outcome], rounds: usize) -> String {
     let mut t = String::from(
         "| build | sends/s | delivered/s | cross-node delivered/s | \
          envelopes decoded/s, each node | envelopes decoded per node per send | \
-         nodes' CPU per delivery | Redis CPU | lost |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         nodes' CPU per delivery | Redis CPU | other load | lost |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for o in outcomes {
         let label = &designs[o.design].label;
@@ -60,14 +61,14 @@ fn table(designs: &[Design], outcomes: &[Outcome], rounds: usize) -> String {
         let m = match &o.result {
             Ok(m) => m,
             Err(e) => {
-                let _ = writeln!(t, "| {label} | failed: {e} | | | | | | | |");
+                let _ = writeln!(t, "| {label} | failed: {e} | | | | | | | | |");
                 continue;
             }
         };
         let each: Vec<String> = m.envelopes.iter().map(|&e| fmt_num(m.per_s(e))).collect();
         let _ = writeln!(
             t,
-            "| {label} | {} | {} | {} | {} | {:.3} | {} | {} | {} |",
+            "| {label} | {} | {} | {} | {} | {:.3} | {} | {} | {} | {} |",
             fmt_num(m.per_s(m.sends)),
             fmt_num(m.per_s(m.delivered)),
             fmt_num(m.per_s(m.cross)),
@@ -75,6 +76,7 @@ fn table(designs: &[Design], outcomes: &[Outcome], rounds: usize) -> String {
             m.envelopes_per_send(),
             fmt_opt_us(m.node_us_per_delivery()),
             fmt_pct(m.redis_cpu, m.window),
+            fmt_pct(m.other_cpu, m.window),
             fmt_int(m.lost),
         );
     }
@@ -185,10 +187,16 @@ pub fn markdown(s: &Settings, designs: &[Design], outcomes: &[Outcome], run: &Ru
          node's `hub().stats().envelopes_received` over the window (from its `GET /stats`). \
          With one channel a node decodes every other node's sends, ({n}−1)/{n} = {:.2} per \
          send; routed by interest, only those for its own rooms, ({n}−1)/{n}² = {:.2}. \
+         Its own sends coming back from Redis are not counted: 5933f6c decoded them and \
+         then dropped them (so it decoded 1 per send), this checkout skips them unread. \
          Nodes' CPU: user + system time of the {n} node processes together ÷ delivered \
-         messages. Lost: deliveries still missing {} s after the window (should be 0). The \
-         throughput is what this machine reaches with everything on it; the envelope \
-         counts do not depend on it.\n\n## Errors\n\n",
+         messages. Redis CPU, other load: share of one core in the window; other load is \
+         the machine's busy time beyond the nodes', Redis' and the client's (other \
+         programs): where it is high, distrust the row's throughput. Lost: deliveries still missing {} s after the window (should be 0). The \
+         throughput is what this machine reaches with nodes, Redis and client on it; the \
+         envelope counts do not depend on it. With many members per room, a node's time \
+         goes mostly to writing each message to every member, not to decoding it: \
+         `--members 1` shows the decoding's share.\n\n## Errors\n\n",
         n - 1,
         (n as f64 - 1.0) / n as f64,
         (n as f64 - 1.0) / (n * n) as f64,
