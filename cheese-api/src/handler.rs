@@ -107,6 +107,12 @@ pub trait WebsocketServer: Default + Send + 'static {
         self.socket().join(room);
     }
 
+    /// Joins `room` with presence `info` ([`Socket::join_with`]). Inside a
+    /// hook only.
+    fn join_with(&self, room: &str, info: impl serde::Serialize) -> Result<(), serde_json::Error> {
+        self.socket().join_with(room, info)
+    }
+
     /// Leaves `room`. Inside a hook only.
     fn leave(&self, room: &str) {
         self.socket().leave(room);

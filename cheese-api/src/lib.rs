@@ -154,6 +154,7 @@ pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
 pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target, Topic};
 pub use rooms::hub::{Hub, Recipients, WeakHub};
+pub use rooms::presence::{Member, PresenceError, PresenceFuture};
 #[cfg(feature = "redis")]
 pub use rooms::redis::RedisBackplane;
 pub use stats::Stats;
@@ -165,7 +166,8 @@ pub use bytes::Bytes;
 /// Everything a handler file needs: `use cheese_api::prelude::*;`.
 pub mod prelude {
     pub use crate::{
-        websocket, App, Hub, Json, Limits, Message, Request, SendError, Socket, WebsocketServer,
+        websocket, App, Hub, Json, Limits, Member, Message, Request, SendError, Socket,
+        WebsocketServer,
     };
     pub use axum::extract::Query;
     pub use axum::http::StatusCode;

@@ -243,8 +243,48 @@ impl Socket {
         let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
         if !self.shared.status.is_gone() && !joined.iter().any(|r| r == room) {
             joined.push(room.to_owned());
-            self.shared.runtime.hub.join(self, room);
+            self.shared
+                .runtime
+                .hub
+                .join(self, room, serde_json::Value::Null);
         }
+    }
+
+    /// Joins `room` with `info`, the small JSON that [`Hub::presence`]
+    /// reports for this member on every node (a nickname, a user id; keep
+    /// it small: every presence answer carries it). Joining a room again
+    /// replaces the info. Fails only if `info` cannot be serialized.
+    /// Does nothing once the connection has ended.
+    ///
+    /// ```
+    /// use cheese_api::prelude::*;
+    ///
+    /// #[derive(Default)]
+    /// struct Lobby;
+    ///
+    /// #[websocket("/lobby/<nick:str>")]
+    /// impl Lobby {
+    ///     async fn connection(&mut self, nick: String) {
+    ///         self.join_with("lobby", serde_json::json!({ "nick": nick })).unwrap();
+    ///         let members = self.hub().presence("lobby").await.unwrap_or_default();
+    ///         let _ = self.send(Json(members)).await;
+    ///     }
+    /// }
+    /// ```
+    pub fn join_with(
+        &self,
+        room: &str,
+        info: impl serde::Serialize,
+    ) -> Result<(), serde_json::Error> {
+        let info = serde_json::to_value(info)?;
+        let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.shared.status.is_gone() {
+            if !joined.iter().any(|r| r == room) {
+                joined.push(room.to_owned());
+            }
+            self.shared.runtime.hub.join(self, room, info);
+        }
+        Ok(())
     }
 
     /// Leaves `room`; rooms are left automatically on disconnect.

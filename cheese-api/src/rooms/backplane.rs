@@ -9,10 +9,15 @@
 //! node wants ([`Backplane::subscribe`], [`Backplane::unsubscribe`]), so a
 //! backplane that honours them sends a node only the traffic of rooms and
 //! routes with a member there, and of sockets it holds.
+//!
+//! Presence: the hub tells its backplane every member that joins or leaves
+//! a room on this node ([`Backplane::track`], [`Backplane::untrack`]), so
+//! the backplane can answer [`Backplane::presence`] for all nodes.
 
 use crate::message::Message;
 use crate::rooms::hub::Hub;
-use std::collections::{HashMap, HashSet};
+use crate::rooms::presence::{Member, PresenceError, PresenceFuture};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 
 /// Socket ids carry their node's id above this many bits
@@ -139,6 +144,27 @@ pub trait Backplane: Send + Sync + 'static {
     fn unsubscribe(&self, topic: Topic) {
         let _ = topic;
     }
+    /// `member` (of this node) joined `room`, or changed its info there
+    /// (see [Presence](Backplane#presence)).
+    fn track(&self, room: &str, member: &Member) {
+        let _ = (room, member);
+    }
+    /// The socket `id` (of this node) left `room`.
+    fn untrack(&self, room: &str, id: u64) {
+        let _ = (room, id);
+    }
+    /// The members of `room` on every node, sorted by id; an error when
+    /// that cannot be answered right now.
+    fn presence(&self, room: &str) -> PresenceFuture<Vec<Member>> {
+        let _ = room;
+        Box::pin(std::future::ready(Err(PresenceError::Unsupported)))
+    }
+    /// How many members `room` has on every node. Defaults to counting
+    /// [`presence`](Self::presence); a backplane may answer it cheaper.
+    fn presence_count(&self, room: &str) -> PresenceFuture<usize> {
+        let members = self.presence(room);
+        Box::pin(async move { members.await.map(|m| m.len()) })
+    }
 }
 
 /// Links the apps of one process, as a stand-in for Redis in tests.
@@ -157,6 +183,8 @@ pub trait Backplane: Send + Sync + 'static {
 #[derive(Default)]
 pub struct MemoryBackplane {
     nodes: Arc<Mutex<HashMap<u64, Node>>>,
+    /// Every linked app's members, by room, then id.
+    presence: Arc<Mutex<HashMap<String, BTreeMap<u64, Member>>>>,
     /// The node of the app that took this end (set by `start`).
     node: OnceLock<u64>,
 }
@@ -172,6 +200,7 @@ impl Clone for MemoryBackplane {
     fn clone(&self) -> MemoryBackplane {
         MemoryBackplane {
             nodes: self.nodes.clone(),
+            presence: self.presence.clone(),
             node: OnceLock::new(),
         }
     }
@@ -185,6 +214,10 @@ impl MemoryBackplane {
 
     fn nodes(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Node>> {
         self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn members(&self) -> std::sync::MutexGuard<'_, HashMap<String, BTreeMap<u64, Member>>> {
+        self.presence.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Adds or removes `topic` for this end's app.
@@ -233,6 +266,37 @@ impl Backplane for MemoryBackplane {
 
     fn unsubscribe(&self, topic: Topic) {
         self.interest(topic, false);
+    }
+
+    fn track(&self, room: &str, member: &Member) {
+        self.members()
+            .entry(room.to_owned())
+            .or_default()
+            .insert(member.id, member.clone());
+    }
+
+    fn untrack(&self, room: &str, id: u64) {
+        let mut rooms = self.members();
+        if let Some(members) = rooms.get_mut(room) {
+            members.remove(&id);
+            if members.is_empty() {
+                rooms.remove(room);
+            }
+        }
+    }
+
+    fn presence(&self, room: &str) -> PresenceFuture<Vec<Member>> {
+        let members = self
+            .members()
+            .get(room)
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default();
+        Box::pin(std::future::ready(Ok(members)))
+    }
+
+    fn presence_count(&self, room: &str) -> PresenceFuture<usize> {
+        let count = self.members().get(room).map_or(0, BTreeMap::len);
+        Box::pin(std::future::ready(Ok(count)))
     }
 }
 

@@ -10,12 +10,14 @@
 //! With a [`Backplane`](crate::Backplane) the same sends reach the members on
 //! every node, and the hub tells the backplane which rooms and routes have a
 //! member here (its interest, [`Topic`]) as they gain their first member and
-//! lose their last.
+//! lose their last, and every member that joins or leaves (presence,
+//! [`Hub::presence`]).
 
 use crate::connection::error::SendError;
 use crate::connection::socket::Socket;
 use crate::message::{IntoMessage, Message};
 use crate::rooms::backplane::{Backplane, Envelope, Target, Topic};
+use crate::rooms::presence::{Member, PresenceError};
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,14 +28,29 @@ type Members = HashMap<u64, Socket>;
 #[derive(Default)]
 struct Registry {
     sockets: Members,
-    rooms: HashMap<String, Members>,
+    rooms: HashMap<String, Room>,
     /// Keyed by the route's pattern; a group stays when it empties (there
     /// are as many as routes), so connecting allocates no key or map.
     routes: HashMap<&'static str, Members>,
 }
 
-/// A change of this node's interest: subscribe (`true`) or unsubscribe.
-type Change = (Topic, bool);
+/// A room on this node: its members, and the presence info of those
+/// that joined with some (`join_with`).
+#[derive(Default)]
+struct Room {
+    members: Members,
+    info: HashMap<u64, serde_json::Value>,
+}
+
+/// What the backplane is told, in the order the hub decided it.
+enum Change {
+    /// This node's interest: subscribe (`true`) or unsubscribe.
+    Interest(Topic, bool),
+    /// A member joined a room (or changed its info there).
+    Track(String, Member),
+    /// A member left a room.
+    Untrack(String, u64),
+}
 
 struct HubInner {
     registry: Mutex<Registry>,
@@ -161,15 +178,29 @@ impl Hub {
                     .map(|(route, _)| Topic::Route((*route).to_owned())),
             )
             .collect();
-        drop(r);
+        let members: Vec<(String, Member)> = r
+            .rooms
+            .iter()
+            .flat_map(|(name, room)| {
+                room.members
+                    .keys()
+                    .map(move |id| (name.clone(), room.member(*id)))
+            })
+            .collect();
+        // Set while the registry is held: a join decides whether to tell
+        // the backplane under that lock, so none is missed or told twice.
         *self
             .inner
             .backplane
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = Some(backplane.clone());
+        drop(r);
         backplane.start(self.clone());
         for topic in topics {
             backplane.subscribe(topic);
+        }
+        for (room, member) in members {
+            backplane.track(&room, &member);
         }
     }
 
@@ -201,11 +232,12 @@ impl Hub {
         let Some(backplane) = self.backplane() else {
             return;
         };
-        for (topic, on) in changes {
-            if on {
-                backplane.subscribe(topic);
-            } else {
-                backplane.unsubscribe(topic);
+        for change in changes {
+            match change {
+                Change::Interest(topic, true) => backplane.subscribe(topic),
+                Change::Interest(topic, false) => backplane.unsubscribe(topic),
+                Change::Track(room, member) => backplane.track(&room, &member),
+                Change::Untrack(room, id) => backplane.untrack(&room, id),
             }
         }
     }
@@ -241,7 +273,54 @@ impl Hub {
 
     /// Members of `room` connected to this node.
     pub fn room_size(&self, room: &str) -> usize {
-        self.registry().rooms.get(room).map_or(0, HashMap::len)
+        self.registry()
+            .rooms
+            .get(room)
+            .map_or(0, |r| r.members.len())
+    }
+
+    /// The members of `room` on every node, sorted by socket id, each with
+    /// its node and the info given at [`Socket::join_with`] (`null` after a
+    /// plain [`Socket::join`]).
+    ///
+    /// Without a backplane this node is the whole app: the answer comes
+    /// from memory. With one, the backplane answers for all nodes
+    /// ([`Backplane::presence`]); when it cannot (Redis unreachable) the
+    /// result is an error, never a partial list.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = cheese_api::App::empty();
+    /// let hub = app.hub();
+    /// assert!(hub.presence("lobby").await.unwrap().is_empty());
+    /// assert_eq!(hub.presence_count("lobby").await, Ok(0));
+    /// # }
+    /// ```
+    pub async fn presence(&self, room: &str) -> Result<Vec<Member>, PresenceError> {
+        match self.backplane() {
+            Some(backplane) => backplane.presence(room).await,
+            None => Ok(self.local_presence(room)),
+        }
+    }
+
+    /// How many members `room` has on every node (see [`presence`](Self::presence)).
+    pub async fn presence_count(&self, room: &str) -> Result<usize, PresenceError> {
+        match self.backplane() {
+            Some(backplane) => backplane.presence_count(room).await,
+            None => Ok(self.room_size(room)),
+        }
+    }
+
+    /// The members of `room` on this node only, sorted by socket id.
+    pub fn local_presence(&self, room: &str) -> Vec<Member> {
+        let r = self.registry();
+        let Some(room) = r.rooms.get(room) else {
+            return Vec::new();
+        };
+        let mut members: Vec<Member> = room.members.keys().map(|id| room.member(*id)).collect();
+        members.sort_by_key(|m| m.id);
+        members
     }
 
     /// Connections of the route `pattern` on this node.
@@ -270,7 +349,7 @@ impl Hub {
         r.sockets.insert(socket.id(), socket.clone());
         let members = r.routes.entry(route).or_default();
         if members.insert(socket.id(), socket.clone()).is_none() && members.len() == 1 {
-            self.tell(r, [(Topic::Route(route.to_owned()), true)]);
+            self.tell(r, [Change::Interest(Topic::Route(route.to_owned()), true)]);
         }
     }
 
@@ -281,32 +360,73 @@ impl Hub {
         r.sockets.remove(&socket.id());
         if let Some(members) = r.routes.get_mut(route) {
             if members.remove(&socket.id()).is_some() && members.is_empty() {
-                changes.push((Topic::Route(route.to_owned()), false));
+                changes.push(Change::Interest(Topic::Route(route.to_owned()), false));
             }
         }
         for room in rooms {
-            if remove_member(&mut r.rooms, &room, socket.id()) {
-                changes.push((Topic::Room(room), false));
-            }
+            changes.extend(self.leave_changes(&mut r, room, socket.id()));
         }
         if !changes.is_empty() {
             self.tell(r, changes);
         }
     }
 
-    pub(crate) fn join(&self, socket: &Socket, room: &str) {
+    /// Adds `socket` to `room` with `info` (`Null`: none), or replaces its
+    /// info when it is a member already.
+    pub(crate) fn join(&self, socket: &Socket, room: &str, info: serde_json::Value) {
         let mut r = self.registry();
-        let members = r.rooms.entry(room.to_owned()).or_default();
-        if members.insert(socket.id(), socket.clone()).is_none() && members.len() == 1 {
-            self.tell(r, [(Topic::Room(room.to_owned()), true)]);
+        let entry = r.rooms.entry(room.to_owned()).or_default();
+        let first =
+            entry.members.insert(socket.id(), socket.clone()).is_none() && entry.members.len() == 1;
+        if info.is_null() {
+            entry.info.remove(&socket.id());
+        } else {
+            entry.info.insert(socket.id(), info.clone());
+        }
+        if self.backplane().is_none() {
+            return;
+        }
+        let track = Change::Track(room.to_owned(), Member::new(socket.id(), info));
+        if first {
+            self.tell(
+                r,
+                [Change::Interest(Topic::Room(room.to_owned()), true), track],
+            );
+        } else {
+            self.tell(r, [track]);
         }
     }
 
     pub(crate) fn leave(&self, socket: &Socket, room: &str) {
         let mut r = self.registry();
-        if remove_member(&mut r.rooms, room, socket.id()) {
-            self.tell(r, [(Topic::Room(room.to_owned()), false)]);
+        let changes = self.leave_changes(&mut r, room.to_owned(), socket.id());
+        if !changes.is_empty() {
+            self.tell(r, changes);
         }
+    }
+
+    /// Removes `id` from `room` under the registry lock `r`; what the
+    /// backplane must be told (nothing without one, or if it was no member).
+    fn leave_changes(&self, r: &mut Registry, room: String, id: u64) -> Vec<Change> {
+        let Some(entry) = r.rooms.get_mut(&room) else {
+            return Vec::new();
+        };
+        if entry.members.remove(&id).is_none() {
+            return Vec::new();
+        }
+        entry.info.remove(&id);
+        let last = entry.members.is_empty();
+        if last {
+            r.rooms.remove(&room);
+        }
+        if self.backplane().is_none() {
+            return Vec::new();
+        }
+        let mut changes = vec![Change::Untrack(room.clone(), id)];
+        if last {
+            changes.push(Change::Interest(Topic::Room(room), false));
+        }
+        changes
     }
 
     pub(crate) fn all_sockets(&self) -> Vec<Socket> {
@@ -326,7 +446,10 @@ impl Hub {
         let receivers: Vec<Socket> = {
             let r = self.registry();
             match target {
-                Target::Room(room) => r.rooms.get(room).map(|m| m.values().cloned().collect()),
+                Target::Room(room) => r
+                    .rooms
+                    .get(room)
+                    .map(|m| m.members.values().cloned().collect()),
                 Target::Route(route) => r
                     .routes
                     .get(route.as_str())
@@ -360,17 +483,12 @@ impl Hub {
     }
 }
 
-/// Removes `id` from the group `name`; true when that emptied the group
-/// (which is then dropped).
-fn remove_member(groups: &mut HashMap<String, Members>, name: &str, id: u64) -> bool {
-    let Some(members) = groups.get_mut(name) else {
-        return false;
-    };
-    if members.remove(&id).is_none() || !members.is_empty() {
-        return false;
+impl Room {
+    /// The member `id` as presence reports it.
+    fn member(&self, id: u64) -> Member {
+        let info = self.info.get(&id).cloned().unwrap_or_default();
+        Member::new(id, info)
     }
-    groups.remove(name);
-    true
 }
 
 /// A send to given sockets as one list per other node (in the order the

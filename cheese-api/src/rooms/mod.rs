@@ -4,5 +4,6 @@
 
 pub(crate) mod backplane;
 pub(crate) mod hub;
+pub(crate) mod presence;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;

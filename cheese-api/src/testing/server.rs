@@ -3,7 +3,7 @@
 use super::http::{self, TestResponse};
 use super::request::encode_target;
 use super::{Refused, TestClient, TestRequest};
-use crate::{App, ShutdownHandle};
+use crate::{App, Hub, ShutdownHandle};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +35,8 @@ pub struct TestServer {
     addr: SocketAddr,
     stop: ShutdownHandle,
     serving: Option<JoinHandle<std::io::Result<()>>>,
+    /// The served app's hub (none for a plain router).
+    hub: Option<Hub>,
 }
 
 impl fmt::Debug for TestServer {
@@ -90,11 +92,13 @@ impl TestServer {
             .local_addr()
             .unwrap_or_else(|e| panic!("TestServer: no local address: {e}"));
         let stop = app.shutdown_handle();
+        let hub = Some(app.hub());
         let serving = tokio::spawn(app.serve(listener));
         TestServer {
             addr,
             stop,
             serving: Some(serving),
+            hub,
         }
     }
 
@@ -148,7 +152,29 @@ impl TestServer {
             addr,
             stop,
             serving: Some(serving),
+            hub: None,
         }
+    }
+
+    /// The served app's [`Hub`]: its rooms, presence and [`stats`](Hub::stats).
+    ///
+    /// # Panics
+    /// For a server started with [`start_router`](Self::start_router) (take
+    /// the hub from the [`App`] before making its router).
+    ///
+    /// ```
+    /// # use cheese_api::prelude::*;
+    /// use cheese_api::testing::TestServer;
+    /// # #[tokio::main] async fn main() {
+    ///
+    /// let server = TestServer::start(App::empty()).await;
+    /// assert_eq!(server.hub().connections(), 0);
+    /// # }
+    /// ```
+    pub fn hub(&self) -> Hub {
+        self.hub
+            .clone()
+            .expect("TestServer::hub: this server serves a plain router; take the hub from its App")
     }
 
     /// The address the app listens on.

@@ -1,36 +1,30 @@
 //! [`RedisBackplane`]: rooms across processes and machines over Redis
-//! pub/sub (cargo feature `redis`).
+//! pub/sub (cargo feature `redis`), on a single Redis or a Redis Cluster.
 //!
-//! Every node publishes each room, route and socket send on one Redis
-//! channel and subscribes to it; a node delivers what the others sent to its
-//! own members. Redis going away never stops local delivery: the node
-//! delivers to its own members first, logs the outage once, reconnects by
-//! itself and cross-node delivery resumes.
+//! Each node subscribes to the channels of what it holds (a room with a
+//! member here, a route with a connection here, its own node) and
+//! publishes each send on its room's, route's or node's channel, so a node
+//! receives only what it delivers. Presence lives in Redis with a per-node
+//! heartbeat ([`store`]). Redis going away never stops local delivery: the
+//! node delivers to its own members first, logs the outage once,
+//! reconnects by itself and subscribes and writes everything again.
 
+mod conn;
 mod link;
+mod store;
+mod worker;
 
-use crate::rooms::backplane::{Backplane, Envelope};
-use crate::rooms::hub::{Hub, WeakHub};
-use futures_util::StreamExt;
+use crate::rooms::backplane::{Backplane, Envelope, Topic};
+use crate::rooms::hub::Hub;
+use crate::rooms::presence::{Member, PresenceError, PresenceFuture};
+use conn::{Conn, Servers};
 use link::{Health, Link};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
-use tokio::sync::{mpsc, watch};
-
-/// The first wait before reconnecting; doubled after each failure.
-const BACKOFF_MIN: Duration = Duration::from_millis(100);
-/// The longest wait between two connection attempts.
-const BACKOFF_MAX: Duration = Duration::from_secs(2);
-/// How long one connection attempt (TCP, handshake, SUBSCRIBE) may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// How long a PUBLISH batch or a PING may wait for its answer.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-/// An idle connection is pinged this often, so a lost Redis is noticed
-/// (and the connection renewed) before the next send, not by it.
-const KEEPALIVE: Duration = Duration::from_secs(1);
-/// At most this many envelopes go to Redis in one pipelined round trip.
-const BATCH: usize = 256;
+use store::Names;
+use tokio::sync::{mpsc, watch, Notify};
+use worker::{Wanted, Worker};
 
 /// Links the apps of many processes or machines through Redis pub/sub.
 ///
@@ -46,16 +40,52 @@ const BATCH: usize = 256;
 /// [`new`](Self::new) only checks the URL: connecting happens in the
 /// background once an app takes the backplane ([`App::backplane`](crate::App::backplane)),
 /// on the Tokio runtime it is called from (or, called outside one, on a
-/// thread of its own).
+/// thread of its own). One backplane value serves one app: give each app
+/// its own.
+///
+/// # Channels: routing by interest
+/// A node subscribes to `<prefix>:room:<room>` while a room has a member on
+/// it, to `<prefix>:route:<pattern>` while a route has a connection on it,
+/// and always to `<prefix>:node:<node id>` (sends to given socket ids go to
+/// their node's channel). A node with no member of a room receives none of
+/// its traffic. The prefix is [`channel`](Self::channel), `cheese-api` by
+/// default. Subscriptions change in the background, batched: a hook never
+/// waits for Redis. The price is a short window: a send made on another
+/// node right after a member joined here reaches that member only once
+/// this node's `SUBSCRIBE` reached Redis (one round trip after the join,
+/// plus the time to finish the batch in flight; under a millisecond on a
+/// LAN). Sends to a room on the joining node itself are never missed.
+///
+/// # Redis Cluster
+/// When the URL points at a node of a Redis Cluster (asked at connect time)
+/// or the backplane is made with [`cluster`](Self::cluster), it uses sharded
+/// pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7): each channel lives on the
+/// shard that owns its hash slot, so adding shards adds pub/sub capacity.
+/// Routing, presence and recovery work the same.
+///
+/// # Presence
+/// Every member of a room on this node is written to Redis
+/// (`<prefix>:presence:<room>`, a hash of socket id → info) as it joins and
+/// leaves, in the background. The node renews its key `{<prefix>}:alive:<node>`
+/// every second with a TTL ([`presence_ttl`](Self::presence_ttl), 15 s by
+/// default); [`Hub::presence`] leaves out the members of nodes whose key
+/// expired, so a node killed without a goodbye drops out of every room
+/// within the TTL. An app that stops cleanly deletes its key at once. While
+/// Redis is unreachable, `presence` is an error
+/// ([`PresenceError::Unavailable`]). After Redis lost its data (a restart
+/// without persistence), each node writes its members again as soon as it
+/// reconnects (it retries at least every 2 s).
 ///
 /// # Delivery
-/// - At most once, and in order per sending node: one node's sends reach
-///   every other node in the order they were made (one connection publishes
-///   them, in batches, in order); sends of different nodes interleave.
+/// - At most once, and in order per sending node and channel: one node's
+///   sends to a room (route, socket) reach every other node in the order
+///   they were made. On a single Redis all of one node's sends keep their
+///   order (one connection publishes them, in batches); on a Cluster sends
+///   on channels of different shards may overtake each other.
 /// - The sending node delivers to its own members directly and ignores its
 ///   own messages coming back from Redis, so nobody gets a message twice.
 /// - [`publish`](Backplane::publish) never waits. Envelopes queue for the
-///   publishing task, at most [`queue`](Self::queue) of them; beyond that
+///   background task, at most [`queue`](Self::queue) of them; beyond that
 ///   new ones are dropped (counted in [`dropped`](Self::dropped), logged once
 ///   per overflow), never buffered without bound.
 ///
@@ -63,58 +93,104 @@ const BATCH: usize = 256;
 /// Local delivery goes on unchanged. The first failure is logged once with
 /// `tracing::warn!` (not once per message); the node retries in the
 /// background, after 100 ms, then doubling up to every 2 s, and logs
-/// `tracing::info!` when every connection is back. Sends made while Redis is
-/// unreachable reach this node's members only: they are dropped for the
-/// other nodes (counted in [`dropped`](Self::dropped)), not replayed later,
-/// and messages the other nodes published meanwhile are missed too (Redis
-/// pub/sub keeps nothing). An idle connection is pinged every second, so an
-/// outage is noticed, and the connection renewed, even without traffic.
+/// `tracing::info!` when the connection is back, after subscribing to every
+/// channel it needs again. Sends made while Redis is unreachable reach this
+/// node's members only: they are dropped for the other nodes (counted in
+/// [`dropped`](Self::dropped)), not replayed later, and messages the other
+/// nodes published meanwhile are missed too (Redis pub/sub keeps nothing).
+/// The connection is checked every second, so an outage is noticed, and
+/// the connection renewed, even without traffic.
 #[derive(Clone)]
 pub struct RedisBackplane {
-    client: ::redis::Client,
-    channel: String,
+    servers: Servers,
+    names: Names,
     capacity: usize,
+    ttl: Duration,
     shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for RedisBackplane {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let servers: Vec<String> = match &self.servers {
+            Servers::Detect(info) => vec![info.addr().to_string()],
+            Servers::Cluster(nodes) => nodes.iter().map(|n| n.addr().to_string()).collect(),
+        };
         f.debug_struct("RedisBackplane")
-            .field("server", &self.client.get_connection_info().addr())
-            .field("channel", &self.channel)
+            .field("servers", &servers)
+            .field("channel", &self.names.prefix)
             .field("connected", &self.is_connected())
             .finish()
     }
 }
 
+/// An envelope for Redis (its bytes) and its channel.
+type Outgoing = (String, Vec<u8>);
+
 /// What the backplane's handles share; dropping the last handle stops the
-/// background tasks (the queue's sender and the shutdown signal go with it).
+/// background task (the queue's sender and the shutdown signal go with it).
 struct Shared {
-    tx: mpsc::Sender<Vec<u8>>,
-    rx: Mutex<Option<mpsc::Receiver<Vec<u8>>>>,
+    tx: mpsc::Sender<Outgoing>,
+    rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
     health: Arc<Health>,
+    /// What the hub wants subscribed and written; the task is woken by
+    /// `wake` when it changes.
+    wanted: Mutex<Wanted>,
+    wake: Notify,
+    /// The connection while it is up, for presence questions.
+    live: Mutex<Option<Conn>>,
+    /// This app's node (set by `start`).
+    node: OnceLock<u64>,
     _stop: watch::Sender<()>,
     stopped: watch::Receiver<()>,
 }
 
 impl RedisBackplane {
-    /// The default Redis channel.
+    /// The default prefix of every channel and key.
     pub const DEFAULT_CHANNEL: &'static str = "cheese-api";
     /// The default number of envelopes that may wait for Redis before new
     /// ones are dropped.
     pub const DEFAULT_QUEUE: usize = 8192;
+    /// How long a node that stopped heartbeating stays in presence.
+    pub const DEFAULT_PRESENCE_TTL: Duration = Duration::from_secs(15);
 
-    /// A backplane on the Redis server at `url` (`redis://[:password@]host[:port][/db]`),
-    /// on the channel [`DEFAULT_CHANNEL`](Self::DEFAULT_CHANNEL). Connects lazily: only a malformed
-    /// URL is an error here.
+    /// A backplane on the Redis server at `url` (`redis://[:password@]host[:port][/db]`):
+    /// a single server, or any node of a Redis Cluster (found out when
+    /// connecting, then sharded pub/sub is used). Connects lazily: only a
+    /// malformed URL is an error here.
     pub fn new(url: &str) -> Result<RedisBackplane, ::redis::RedisError> {
-        let client = ::redis::Client::open(url)?;
-        Ok(RedisBackplane {
-            client,
-            channel: Self::DEFAULT_CHANNEL.to_owned(),
+        let info = ::redis::IntoConnectionInfo::into_connection_info(url)?;
+        Ok(RedisBackplane::on(Servers::Detect(info)))
+    }
+
+    /// A backplane on the Redis Cluster that has these nodes (some of them
+    /// are enough: the others are found from them). Sharded pub/sub.
+    ///
+    /// ```
+    /// use cheese_api::RedisBackplane;
+    ///
+    /// let redis = RedisBackplane::cluster(["redis://10.0.0.1:6379/", "redis://10.0.0.2:6379/"]);
+    /// assert!(redis.is_ok());
+    /// ```
+    pub fn cluster<'a>(
+        urls: impl IntoIterator<Item = &'a str>,
+    ) -> Result<RedisBackplane, ::redis::RedisError> {
+        let nodes = urls
+            .into_iter()
+            .map(::redis::IntoConnectionInfo::into_connection_info)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(RedisBackplane::on(Servers::Cluster(nodes)))
+    }
+
+    fn on(servers: Servers) -> RedisBackplane {
+        RedisBackplane {
+            servers,
+            names: Names {
+                prefix: Self::DEFAULT_CHANNEL.into(),
+            },
             capacity: Self::DEFAULT_QUEUE,
+            ttl: Self::DEFAULT_PRESENCE_TTL,
             shared: Shared::new(Self::DEFAULT_QUEUE),
-        })
+        }
     }
 
     /// A backplane on the URL in `CHEESE_REDIS_URL`, or
@@ -125,11 +201,12 @@ impl RedisBackplane {
         RedisBackplane::new(&url)
     }
 
-    /// Uses the Redis channel `name` (default [`DEFAULT_CHANNEL`](Self::DEFAULT_CHANNEL)): apps on
-    /// different channels of one Redis do not see each other's sends. Call
-    /// before giving the backplane to an app.
-    pub fn channel(mut self, name: impl Into<String>) -> RedisBackplane {
-        self.channel = name.into();
+    /// Starts every channel and key with `prefix` (default
+    /// [`DEFAULT_CHANNEL`](Self::DEFAULT_CHANNEL)): apps with different
+    /// prefixes on one Redis do not see each other's sends or members.
+    /// Call before giving the backplane to an app.
+    pub fn channel(mut self, prefix: impl Into<String>) -> RedisBackplane {
+        self.names.prefix = prefix.into().into();
         self.shared = Shared::new(self.capacity);
         self
     }
@@ -147,13 +224,28 @@ impl RedisBackplane {
         self
     }
 
-    /// The Redis channel in use.
-    pub fn channel_name(&self) -> &str {
-        &self.channel
+    /// How long a node that stopped heartbeating (killed, cut off) stays in
+    /// presence (default [`DEFAULT_PRESENCE_TTL`](Self::DEFAULT_PRESENCE_TTL)).
+    /// Every node of an app should use the same.
+    ///
+    /// # Panics
+    /// Under 300 ms (the heartbeat runs every TTL/3, at most every second).
+    pub fn presence_ttl(mut self, ttl: Duration) -> RedisBackplane {
+        assert!(
+            ttl >= Duration::from_millis(300),
+            "a presence TTL under 300 ms would expire between heartbeats"
+        );
+        self.ttl = ttl;
+        self
     }
 
-    /// Whether the backplane has started and all its connections (the
-    /// publisher and every subscriber) are up right now.
+    /// The prefix of the channels and keys in use.
+    pub fn channel_name(&self) -> &str {
+        &self.names.prefix
+    }
+
+    /// Whether the backplane has started and is connected right now, with
+    /// every channel it needs subscribed.
     pub fn is_connected(&self) -> bool {
         let h = &self.shared.health;
         let links = h.links.load(Ordering::Acquire);
@@ -165,6 +257,25 @@ impl RedisBackplane {
     pub fn dropped(&self) -> u64 {
         self.shared.health.dropped.load(Ordering::Relaxed)
     }
+
+    fn own_members(&self, room: &str) -> Vec<Member> {
+        let wanted = self.shared.wanted();
+        let Some(members) = wanted.members.get(room) else {
+            return Vec::new();
+        };
+        members
+            .iter()
+            .map(|(id, info)| Member::new(*id, serde_json::from_str(info).unwrap_or_default()))
+            .collect()
+    }
+
+    /// The live connection and this node, or why presence cannot answer.
+    fn asking(&self) -> Result<(Conn, u64), PresenceError> {
+        let not_connected = || PresenceError::Unavailable("not connected to Redis".into());
+        let conn = self.shared.live().clone().ok_or_else(not_connected)?;
+        let node = *self.shared.node.get().ok_or_else(not_connected)?;
+        Ok((conn, node))
+    }
 }
 
 impl Shared {
@@ -175,28 +286,50 @@ impl Shared {
             tx,
             rx: Mutex::new(Some(rx)),
             health: Arc::default(),
+            wanted: Mutex::default(),
+            wake: Notify::new(),
+            live: Mutex::new(None),
+            node: OnceLock::new(),
             _stop: stop,
             stopped,
         })
+    }
+
+    fn wanted(&self) -> MutexGuard<'_, Wanted> {
+        self.wanted.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn live(&self) -> MutexGuard<'_, Option<Conn>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes what is wanted and wakes the task.
+    fn want(&self, change: impl FnOnce(&mut Wanted)) {
+        change(&mut self.wanted());
+        self.wake.notify_one();
     }
 }
 
 impl Backplane for RedisBackplane {
     fn publish(&self, envelope: Envelope) {
+        let Some(topic) = envelope.topic() else {
+            return;
+        };
         let health = &self.shared.health;
-        match self.shared.tx.try_send(envelope.to_bytes()) {
+        let channel = self.names.channel(&topic);
+        match self.shared.tx.try_send((channel, envelope.to_bytes())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 health.dropped.fetch_add(1, Ordering::Relaxed);
                 if !health.overflowing.swap(true, Ordering::AcqRel) {
                     tracing::warn!(
-                        channel = %self.channel,
+                        channel = %self.names.prefix,
                         capacity = self.capacity,
                         "redis backplane: publish queue full, dropping sends for other nodes until Redis catches up"
                     );
                 }
             }
-            // The publishing task is gone (its runtime shut down).
+            // The task is gone (its runtime shut down).
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 health.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -204,34 +337,33 @@ impl Backplane for RedisBackplane {
     }
 
     fn start(&self, hub: Hub) {
-        let rx = self
+        let taken = self
             .shared
             .rx
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let publisher = rx.map(|rx| {
-            publisher(
-                self.client.clone(),
-                self.channel.clone(),
-                rx,
-                Link::new(&self.shared.health, "publisher"),
-                self.shared.stopped.clone(),
-            )
-        });
-        let subscriber = subscriber(
-            self.client.clone(),
-            self.channel.clone(),
-            hub.downgrade(),
-            Link::new(&self.shared.health, "subscriber"),
-            self.shared.stopped.clone(),
-        );
+        let Some(rx) = taken else {
+            tracing::error!(
+                channel = %self.names.prefix,
+                "redis backplane: already serving another app; give each app its own RedisBackplane"
+            );
+            return;
+        };
+        let _ = self.shared.node.set(hub.node());
+        let worker = Worker {
+            servers: self.servers.clone(),
+            names: self.names.clone(),
+            ttl: self.ttl,
+            node: hub.node(),
+            hub: hub.downgrade(),
+            shared: self.shared.clone(),
+            rx,
+            link: Link::new(&self.shared.health, "connection"),
+        };
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
-                if let Some(publisher) = publisher {
-                    runtime.spawn(publisher);
-                }
-                runtime.spawn(subscriber);
+                runtime.spawn(worker.run());
             }
             Err(_) => {
                 // Called outside a runtime (an app built before `main`'s
@@ -239,19 +371,12 @@ impl Backplane for RedisBackplane {
                 let spawned = std::thread::Builder::new()
                     .name("cheese-redis".into())
                     .spawn(move || {
-                        let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                            Ok(runtime) => runtime,
+                        match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                            Ok(runtime) => runtime.block_on(worker.run()),
                             Err(e) => {
                                 tracing::error!(error = %e, "redis backplane: cannot start a runtime; local delivery only");
-                                return;
                             }
-                        };
-                        runtime.block_on(async move {
-                            if let Some(publisher) = publisher {
-                                tokio::spawn(publisher);
-                            }
-                            subscriber.await;
-                        });
+                        }
                     });
                 if let Err(e) = spawned {
                     tracing::error!(error = %e, "redis backplane: cannot start its thread; local delivery only");
@@ -259,186 +384,66 @@ impl Backplane for RedisBackplane {
             }
         }
     }
-}
 
-fn next_backoff(backoff: Duration) -> Duration {
-    (backoff * 2).min(BACKOFF_MAX)
-}
-
-/// Takes envelopes from the queue and publishes them in pipelined batches
-/// on one connection, so one node's sends stay in order.
-async fn publisher(
-    client: ::redis::Client,
-    channel: String,
-    mut rx: mpsc::Receiver<Vec<u8>>,
-    mut link: Link,
-    mut stopped: watch::Receiver<()>,
-) {
-    let config = ::redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Some(CONNECT_TIMEOUT))
-        .set_response_timeout(Some(RESPONSE_TIMEOUT));
-    let mut backoff = BACKOFF_MIN;
-    let health = link.health.clone();
-    loop {
-        // Connect; while Redis is away, keep emptying the queue (those sends
-        // are dropped for the other nodes) so nothing stale piles up.
-        let connected = tokio::select! {
-            c = client.get_multiplexed_async_connection_with_config(&config) => c,
-            _ = stopped.changed() => return,
-        };
-        let mut connection = match connected {
-            Ok(connection) => {
-                link.connected(&channel);
-                backoff = BACKOFF_MIN;
-                connection
-            }
-            Err(e) => {
-                link.failed(&channel, &e);
-                let wait = tokio::time::sleep(backoff);
-                tokio::pin!(wait);
-                loop {
-                    tokio::select! {
-                        _ = &mut wait => break,
-                        envelope = rx.recv() => match envelope {
-                            Some(_) => {
-                                health.dropped.fetch_add(1, Ordering::Relaxed);
-                            }
-                            None => return,
-                        },
-                        _ = stopped.changed() => return,
-                    }
-                }
-                backoff = next_backoff(backoff);
-                continue;
-            }
-        };
-        // Connected: publish until the connection fails.
-        loop {
-            let first = tokio::select! {
-                envelope = rx.recv() => envelope,
-                _ = tokio::time::sleep(KEEPALIVE) => {
-                    let ping: ::redis::RedisResult<()> =
-                        ::redis::cmd("PING").query_async(&mut connection).await;
-                    if let Err(e) = ping {
-                        link.failed(&channel, &e);
-                        break;
-                    }
-                    continue;
-                }
-                _ = stopped.changed() => return,
-            };
-            let Some(first) = first else { return };
-            let mut pipe = ::redis::pipe();
-            pipe.cmd("PUBLISH").arg(&channel).arg(first).ignore();
-            let mut count = 1;
-            while count < BATCH {
-                match rx.try_recv() {
-                    Ok(envelope) => {
-                        pipe.cmd("PUBLISH").arg(&channel).arg(envelope).ignore();
-                        count += 1;
-                    }
-                    Err(_) => break,
-                }
-            }
-            match pipe.query_async::<()>(&mut connection).await {
-                Ok(()) => health.overflowing.store(false, Ordering::Release),
-                Err(e) => {
-                    // Whether Redis got the batch is unknown: not resent
-                    // (at most once).
-                    health.dropped.fetch_add(count as u64, Ordering::Relaxed);
-                    link.failed(&channel, &e);
-                    break;
-                }
-            }
-        }
+    fn subscribe(&self, topic: Topic) {
+        self.shared.want(|w| {
+            w.topics.insert(topic);
+        });
     }
-}
 
-/// Subscribes to the channel and delivers the other nodes' envelopes to
-/// `hub`, reconnecting when the subscription breaks.
-async fn subscriber(
-    client: ::redis::Client,
-    channel: String,
-    hub: WeakHub,
-    mut link: Link,
-    mut stopped: watch::Receiver<()>,
-) {
-    let mut backoff = BACKOFF_MIN;
-    loop {
-        let subscribed = tokio::select! {
-            s = tokio::time::timeout(CONNECT_TIMEOUT, subscribe(&client, &channel)) => s,
-            _ = stopped.changed() => return,
-        };
-        let pubsub = match subscribed {
-            Ok(Ok(pubsub)) => pubsub,
-            Ok(Err(e)) => {
-                link.failed(&channel, &e);
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stopped.changed() => return,
-                }
-                backoff = next_backoff(backoff);
-                continue;
-            }
-            Err(_) => {
-                link.failed(&channel, &"timed out connecting");
-                tokio::select! {
-                    _ = tokio::time::sleep(backoff) => {}
-                    _ = stopped.changed() => return,
-                }
-                backoff = next_backoff(backoff);
-                continue;
-            }
-        };
-        link.connected(&channel);
-        backoff = BACKOFF_MIN;
-        let (mut sink, mut messages) = pubsub.split();
-        let mut keepalive = tokio::time::interval(KEEPALIVE);
-        keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        keepalive.tick().await;
-        loop {
-            tokio::select! {
-                message = messages.next() => {
-                    let Some(message) = message else {
-                        link.failed(&channel, &"connection closed");
-                        break;
-                    };
-                    let Some(hub) = hub.upgrade() else { return };
-                    match Envelope::from_bytes(message.get_payload_bytes()) {
-                        Some(e) if e.origin == hub.node() => {}
-                        Some(e) => {
-                            hub.deliver(&e.target, &e.message, e.except);
-                        }
-                        None => tracing::debug!(channel, "redis backplane: ignoring a malformed message"),
-                    }
-                }
-                _ = keepalive.tick() => {
-                    if hub.upgrade().is_none() {
-                        return;
-                    }
-                    match tokio::time::timeout(RESPONSE_TIMEOUT, sink.ping::<::redis::Value>()).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => {
-                            link.failed(&channel, &e);
-                            break;
-                        }
-                        Err(_) => {
-                            link.failed(&channel, &"no answer to PING");
-                            break;
-                        }
-                    }
-                }
-                _ = stopped.changed() => return,
-            }
-        }
+    fn unsubscribe(&self, topic: Topic) {
+        self.shared.want(|w| {
+            w.topics.remove(&topic);
+        });
     }
-}
 
-async fn subscribe(
-    client: &::redis::Client,
-    channel: &str,
-) -> ::redis::RedisResult<::redis::aio::PubSub> {
-    let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(channel).await?;
-    Ok(pubsub)
+    fn track(&self, room: &str, member: &Member) {
+        let info = member.info.to_string();
+        self.shared.want(|w| {
+            w.members
+                .entry(room.to_owned())
+                .or_default()
+                .insert(member.id, info);
+            w.dirty.insert((room.to_owned(), member.id));
+        });
+    }
+
+    fn untrack(&self, room: &str, id: u64) {
+        self.shared.want(|w| {
+            if let Some(members) = w.members.get_mut(room) {
+                members.remove(&id);
+                if members.is_empty() {
+                    w.members.remove(room);
+                }
+            }
+            w.dirty.insert((room.to_owned(), id));
+        });
+    }
+
+    fn presence(&self, room: &str) -> PresenceFuture<Vec<Member>> {
+        let asking = self.asking();
+        let mine = self.own_members(room);
+        let names = self.names.clone();
+        let room = room.to_owned();
+        Box::pin(async move {
+            let (mut conn, node) = asking?;
+            store::members(&mut conn, &names, &room, node, mine).await
+        })
+    }
+
+    fn presence_count(&self, room: &str) -> PresenceFuture<usize> {
+        let asking = self.asking();
+        let mine = self
+            .shared
+            .wanted()
+            .members
+            .get(room)
+            .map_or(0, |m| m.len());
+        let names = self.names.clone();
+        let room = room.to_owned();
+        Box::pin(async move {
+            let (mut conn, node) = asking?;
+            store::count(&mut conn, &names, &room, node, mine).await
+        })
+    }
 }

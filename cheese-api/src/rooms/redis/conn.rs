@@ -1,0 +1,222 @@
+//! One connection to Redis, a single server or a Cluster, through the
+//! `redis` crate: commands, pipelines and subscriptions (RESP3, so one
+//! connection carries all three; messages arrive through [`Pushes`]).
+//!
+//! A Cluster uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7): each
+//! channel lives on the shard of its hash slot, so pub/sub scales with the
+//! cluster. The crate's cluster client routes every command by its key or
+//! channel; a pipeline may not span slots, so on a Cluster the commands of
+//! a batch go out one by one, concurrently, in order.
+
+use crate::rooms::backplane::Envelope;
+use crate::rooms::hub::WeakHub;
+use futures_util::future::try_join_all;
+use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
+use redis::cluster::ClusterClientBuilder;
+use redis::cluster_async::ClusterConnection;
+use redis::{
+    Cmd, ConnectionInfo, FromRedisValue, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
+};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// At most this many channels in one `SUBSCRIBE`/`UNSUBSCRIBE`.
+const CHANNELS_PER_COMMAND: usize = 512;
+
+/// Where the Redis servers are.
+#[derive(Clone)]
+pub(super) enum Servers {
+    /// One URL: a single server, or a node of a Cluster (asked at connect
+    /// time with `INFO cluster`).
+    Detect(ConnectionInfo),
+    /// A Cluster, by some of its nodes.
+    Cluster(Vec<ConnectionInfo>),
+}
+
+/// A live connection; cheap to clone (both kinds multiplex).
+#[derive(Clone)]
+pub(super) enum Conn {
+    Single(MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
+
+impl Conn {
+    /// Connects, with `pushes` receiving what the subscriptions bring.
+    pub(super) async fn open(
+        servers: &Servers,
+        pushes: Pushes,
+        timeout: Duration,
+    ) -> RedisResult<Conn> {
+        let cluster_of = |nodes: Vec<ConnectionInfo>, pushes: Pushes| async move {
+            let client = ClusterClientBuilder::new(nodes)
+                .use_protocol(ProtocolVersion::RESP3)
+                .push_sender(pushes)
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(1)
+                .build()?;
+            Ok(Conn::Cluster(client.get_async_connection().await?))
+        };
+        match servers {
+            Servers::Cluster(nodes) => cluster_of(nodes.clone(), pushes).await,
+            Servers::Detect(info) => {
+                let settings = info
+                    .redis_settings()
+                    .clone()
+                    .set_protocol(ProtocolVersion::RESP3);
+                let info = info.clone().set_redis_settings(settings);
+                let client = redis::Client::open(info.clone())?;
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_push_sender(pushes.clone());
+                let mut single = client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await?;
+                let about: String = redis::cmd("INFO")
+                    .arg("cluster")
+                    .query_async(&mut single)
+                    .await?;
+                if about.lines().any(|l| l.trim() == "cluster_enabled:1") {
+                    cluster_of(vec![info], pushes).await
+                } else {
+                    Ok(Conn::Single(single))
+                }
+            }
+        }
+    }
+
+    /// Whether this is a Cluster (sharded pub/sub).
+    pub(super) fn sharded(&self) -> bool {
+        matches!(self, Conn::Cluster(_))
+    }
+
+    /// The command that publishes on a channel here.
+    pub(super) fn publish(&self, channel: &str, payload: &[u8]) -> Cmd {
+        let mut cmd = redis::cmd(if self.sharded() {
+            "SPUBLISH"
+        } else {
+            "PUBLISH"
+        });
+        cmd.arg(channel).arg(payload);
+        cmd
+    }
+
+    /// Subscribes to `channels` (`on`) or unsubscribes from them.
+    pub(super) async fn subscribe(&mut self, channels: &[String], on: bool) -> RedisResult<()> {
+        match self {
+            Conn::Single(c) => {
+                for chunk in channels.chunks(CHANNELS_PER_COMMAND) {
+                    if on {
+                        c.subscribe(chunk).await?;
+                    } else {
+                        c.unsubscribe(chunk).await?;
+                    }
+                }
+                Ok(())
+            }
+            // One command per channel: the channels of one command must
+            // share a hash slot.
+            Conn::Cluster(c) => {
+                try_join_all(channels.iter().map(|channel| {
+                    let mut c = c.clone();
+                    async move {
+                        if on {
+                            c.ssubscribe(channel).await
+                        } else {
+                            c.sunsubscribe(channel).await
+                        }
+                    }
+                }))
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs `cmds`, ignoring their answers but not their errors: one
+    /// pipelined round trip on a single server; on a Cluster one command
+    /// each, concurrently (each to its shard, in order per shard).
+    pub(super) async fn run(&mut self, cmds: &[Cmd]) -> RedisResult<()> {
+        if cmds.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Conn::Single(c) => {
+                let mut pipe = redis::pipe();
+                for cmd in cmds {
+                    pipe.add_command(cmd.clone()).ignore();
+                }
+                pipe.query_async::<()>(c).await
+            }
+            Conn::Cluster(c) => {
+                try_join_all(cmds.iter().map(|cmd| {
+                    let mut c = c.clone();
+                    async move { cmd.query_async::<Value>(&mut c).await }
+                }))
+                .await?;
+                Ok(())
+            }
+        }
+    }
+
+    /// One command and its answer.
+    pub(super) async fn query<T: FromRedisValue>(&mut self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Conn::Single(c) => cmd.query_async(c).await,
+            Conn::Cluster(c) => cmd.query_async(c).await,
+        }
+    }
+}
+
+/// Receives the connection's pushes: delivers the other nodes' envelopes
+/// to the hub, right on the connection's reading task (no hop), and says
+/// when the connection dropped. Pushes of an older connection than the
+/// current `generation` are ignored.
+#[derive(Clone)]
+pub(super) struct Pushes {
+    pub(super) hub: WeakHub,
+    pub(super) generation: u64,
+    pub(super) current: Arc<AtomicU64>,
+    /// Woken when this connection reports a disconnection.
+    pub(super) dropped: Arc<Notify>,
+    pub(super) prefix: Arc<str>,
+}
+
+impl AsyncPushSender for Pushes {
+    fn send(&self, info: PushInfo) -> Result<(), SendError> {
+        if self.current.load(Ordering::Acquire) != self.generation {
+            return Ok(());
+        }
+        match info.kind {
+            PushKind::Message | PushKind::SMessage => {
+                let Some(hub) = self.hub.upgrade() else {
+                    return Ok(());
+                };
+                let payload = match info.data.get(1) {
+                    Some(Value::BulkString(bytes)) => bytes.as_slice(),
+                    _ => &[],
+                };
+                // This node's own sends come back too (it may be subscribed
+                // to the channel): told by the first 8 bytes, not decoded.
+                if payload.get(..8) == Some(&hub.node().to_be_bytes()[..]) {
+                    return Ok(());
+                }
+                match Envelope::from_bytes(payload) {
+                    Some(e) => {
+                        hub.deliver(&e.target, &e.message, e.except);
+                    }
+                    None => tracing::debug!(
+                        channel = %self.prefix,
+                        "redis backplane: ignoring a malformed message"
+                    ),
+                }
+            }
+            PushKind::Disconnection => self.dropped.notify_one(),
+            _ => {}
+        }
+        Ok(())
+    }
+}
