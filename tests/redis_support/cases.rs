@@ -6,10 +6,9 @@
 
 use super::deploy::{self, Kind, Redis};
 use super::nodes::{
-    backplane, channels, check_cross_node, id_of, members, presence, until, until_cross_node,
-    wait_channels, wait_connected, wait_presence, ChildNode, Counts, Node, QUIET,
+    backplane, channels, check_cross_node, id_of, members, presence, until, until_cross_node, until_delivered,
+    wait_channels, wait_connected, wait_presence, chat_app, ChildNode, Counts, Node, QUIET,
 };
-use cheese_api::prelude::*;
 use cheese_api::{PresenceError, RedisBackplane};
 use serde_json::json;
 use std::time::Duration;
@@ -84,8 +83,10 @@ pub async fn one_channel_per_room_with_members(kind: Kind, test: &str) {
 /// A node with no member of room `r` receives none of `r`'s envelopes.
 /// Node A sends to `r`, node C (a member) gets every send; node B holds a
 /// member of `other` only. A marker sent to `other` after the `r` sends
-/// reaches B: by then one channel for everything would have brought B the
-/// `r` sends too, and B's counter shows the marker alone.
+/// reaches B: by then one channel for everything (the design before issue
+/// 14) would have brought B the `r` sends too, and B's counter shows the
+/// marker alone. The nodes are made ready by probes, not by looking at the
+/// channels, so that under the old design this counter is what fails.
 pub async fn a_node_without_members_of_a_room_receives_none_of_it(kind: Kind, test: &str) {
     const N: u64 = 50;
     let Some(prefix) = prefix(kind, test) else { return };
@@ -96,18 +97,23 @@ pub async fn a_node_without_members_of_a_room_receives_none_of_it(kind: Kind, te
     let (mut a1, _) = a.client(&["join r"]).await;
     let (mut b1, _) = b.client(&["join other"]).await;
     let (mut c1, _) = c.client(&["join r"]).await;
-    let nodes = [a.hub.node(), b.hub.node(), c.hub.node()];
-    let expected = channels(&prefix, &[("r", 2), ("other", 1)], &[("/chat", 3)], &nodes);
-    wait_channels(&redis, &prefix, &expected).await;
+    until_cross_node(&mut a1, &mut c1, "r").await;
+    until_delivered(&a.hub, "other", &mut b1).await;
 
     let (b0, c0) = (b.received(), c.received());
     for i in 0..N {
         assert_eq!(a.hub.to_room("r").send(format!("r-{i}")).unwrap(), 1);
     }
-    for i in 0..N {
-        assert_eq!(a1.recv_text().await, format!("r-{i}"));
-        assert_eq!(c1.recv_text().await, format!("r-{i}"), "C is a member of r");
+    // Every send, in order (one node's sends on one channel keep theirs).
+    let sent: Vec<String> = (0..N).map(|i| format!("r-{i}")).collect();
+    let mut on_a = Vec::new();
+    let mut on_c = Vec::new();
+    for _ in 0..N {
+        on_a.push(a1.recv_text().await);
+        on_c.push(c1.recv_text().await);
     }
+    assert_eq!(on_a, sent, "A, locally");
+    assert_eq!(on_c, sent, "C, a member of r on another node");
     a.hub.to_room("other").send("marker").unwrap();
     assert_eq!(b1.recv_text().await, "marker");
     assert_eq!(b.received() - b0, 1, "B got the marker and none of r's {N}");
@@ -117,6 +123,10 @@ pub async fn a_node_without_members_of_a_room_receives_none_of_it(kind: Kind, te
     assert_eq!(c.received() - c0, N, "C got r's sends and not the marker");
     b1.expect_nothing(Duration::from_millis(10)).await;
     c1.expect_nothing(Duration::from_millis(10)).await;
+    // What Redis shows agrees: `r` has two subscribers (A, C), `other` one.
+    let nodes = [a.hub.node(), b.hub.node(), c.hub.node()];
+    let expected = channels(&prefix, &[("r", 2), ("other", 1)], &[("/chat", 3)], &nodes);
+    wait_channels(&redis, &prefix, &expected).await;
 }
 
 /// Presence lists the members of a room on every node, with their node and
@@ -358,16 +368,9 @@ pub fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread(kind: Kind, te
     let redis = runtime.block_on(Redis::started(kind));
     // No Tokio runtime here.
     let backplane_a = backplane(&redis, &prefix, 0);
-    let app_a = App::empty()
-        .websocket::<super::Chat>()
-        .backplane(backplane_a.clone());
-    let hub_a = app_a.hub();
+    let app_a = chat_app(&backplane_a);
     runtime.block_on(async move {
-        let a = Node {
-            server: cheese_api::testing::TestServer::start(app_a).await,
-            hub: hub_a,
-            backplane: backplane_a,
-        };
+        let a = Node::serve(app_a, backplane_a).await;
         let b = Node::start(backplane(&redis, &prefix, 1)).await;
         wait_connected(&[&a, &b]).await;
         let (mut a1, a1_id) = a.client(&["join cheese"]).await;

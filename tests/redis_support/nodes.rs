@@ -32,13 +32,15 @@ pub struct Node {
 
 impl Node {
     pub async fn start(backplane: RedisBackplane) -> Node {
-        let app = App::empty()
-            .websocket::<Chat>()
-            .backplane(backplane.clone());
-        let hub = app.hub();
+        Node::serve(chat_app(&backplane), backplane).await
+    }
+
+    /// Serves `app`, made with [`chat_app`] on `backplane`.
+    pub async fn serve(app: App, backplane: RedisBackplane) -> Node {
+        let server = TestServer::start(app).await;
         Node {
-            server: TestServer::start(app).await,
-            hub,
+            hub: server.hub(),
+            server,
             backplane,
         }
     }
@@ -55,6 +57,13 @@ impl Node {
     }
 }
 
+/// The [`Chat`] app on `backplane` (a clone: the test keeps its handle).
+pub fn chat_app(backplane: &RedisBackplane) -> App {
+    App::empty()
+        .websocket::<Chat>()
+        .backplane(backplane.clone())
+}
+
 /// A backplane on `redis` under `prefix`. `nth` picks how the second node
 /// of a cluster finds it: the first connects by the URL of one master (the
 /// backplane tells a cluster apart when it connects), the second is told
@@ -62,7 +71,7 @@ impl Node {
 /// against each other.
 pub fn backplane(redis: &Redis, prefix: &str, nth: usize) -> RedisBackplane {
     let backplane = match (redis.kind(), nth % 2) {
-        (Kind::Cluster, 1) => RedisBackplane::cluster(redis.urls()),
+        (Kind::Cluster, 1) => RedisBackplane::cluster(redis.urls().iter().map(String::as_str)),
         _ => RedisBackplane::new(&redis.url()),
     };
     backplane.expect("a redis:// URL").channel(prefix)
@@ -249,22 +258,54 @@ pub async fn until_cross_node(from: &mut TestClient, to: &mut TestClient, room: 
         let probe = format!("probe-{k}");
         from.send(format!("say {room} {probe}")).await;
         assert_eq!(from.recv_text().await, probe, "local delivery");
-        if let Some(m) = to.recv_within(Duration::from_millis(200)).await {
+        if probed(to).await {
+            break;
+        }
+    }
+    drain_probes(to).await;
+    from.expect_nothing(Duration::from_millis(10)).await;
+}
+
+/// Sends probes to `room` from `hub` (a node with no member of it) until
+/// one reaches `to`, a member on another node; then drains the probes still
+/// on their way.
+pub async fn until_delivered(hub: &Hub, room: &str, to: &mut TestClient) {
+    let deadline = Instant::now() + SETTLE;
+    for k in 0.. {
+        assert!(
+            Instant::now() < deadline,
+            "no send to {room} reached the other node within {SETTLE:?}"
+        );
+        hub.to_room(room).send(format!("probe-{k}")).unwrap();
+        if probed(to).await {
+            break;
+        }
+    }
+    drain_probes(to).await;
+}
+
+/// Whether a probe reached `client` within 200 ms (nothing else may).
+async fn probed(client: &mut TestClient) -> bool {
+    match client.recv_within(Duration::from_millis(200)).await {
+        Some(m) => {
             assert!(
                 m.as_text().is_some_and(|t| t.starts_with("probe-")),
                 "unexpected {m:?}"
             );
-            break;
+            true
         }
+        None => false,
     }
-    // Later probes may still arrive (each at most once); nothing else may.
-    while let Some(m) = to.recv_within(QUIET).await {
+}
+
+/// Later probes may still arrive (each at most once); nothing else may.
+async fn drain_probes(client: &mut TestClient) {
+    while let Some(m) = client.recv_within(QUIET).await {
         assert!(
             m.as_text().is_some_and(|t| t.starts_with("probe-")),
             "unexpected {m:?}"
         );
     }
-    from.expect_nothing(Duration::from_millis(10)).await;
 }
 
 /// The cross-node checks that must hold whenever Redis is up: room, room
