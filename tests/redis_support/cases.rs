@@ -6,8 +6,9 @@
 
 use super::deploy::{self, Kind, Redis};
 use super::nodes::{
-    backplane, channels, check_cross_node, id_of, members, presence, until, until_cross_node, until_delivered,
-    wait_channels, wait_connected, wait_presence, chat_app, ChildNode, Counts, Node, QUIET,
+    backplane, channels, chat_app, check_cross_node, id_of, members, presence, until,
+    until_cross_node, until_delivered, wait_channels, wait_connected, wait_presence, ChildNode,
+    Counts, Node, QUIET,
 };
 use cheese_api::{PresenceError, RedisBackplane};
 use serde_json::json;
@@ -23,7 +24,9 @@ fn prefix(kind: Kind, test: &str) -> Option<String> {
 /// Two nodes, a room with a member on each: room, route and socket-id
 /// sends cross over once each, once every subscription shows in Redis.
 pub async fn two_nodes_deliver_room_route_and_socket_sends_once(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let redis = Redis::started(kind).await;
     let a = Node::start(backplane(&redis, &prefix, 0)).await;
     let b = Node::start(backplane(&redis, &prefix, 1)).await;
@@ -43,7 +46,9 @@ pub async fn two_nodes_deliver_room_route_and_socket_sends_once(kind: Kind, test
 /// last member left or disconnected; a route's likewise; one per node
 /// always.
 pub async fn one_channel_per_room_with_members(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let redis = Redis::started(kind).await;
     let a = Node::start(backplane(&redis, &prefix, 0)).await;
     let b = Node::start(backplane(&redis, &prefix, 1)).await;
@@ -55,7 +60,12 @@ pub async fn one_channel_per_room_with_members(kind: Kind, test: &str) {
     let (mut a3, _) = a.client(&["join b"]).await;
     let (b1, _) = b.client(&[]).await; // on the route, in no room
     let rooms = [("a", 1), ("b", 1)];
-    wait_channels(&redis, &prefix, &channels(&prefix, &rooms, &[("/chat", 2)], &both)).await;
+    wait_channels(
+        &redis,
+        &prefix,
+        &channels(&prefix, &rooms, &[("/chat", 2)], &both),
+    )
+    .await;
 
     // a1 leaves `a`, a2 stays in it; then a3 leaves `b`. Once `b`'s channel
     // is gone, the hub has told the backplane everything before it: `a`'s
@@ -89,7 +99,9 @@ pub async fn one_channel_per_room_with_members(kind: Kind, test: &str) {
 /// channels, so that under the old design this counter is what fails.
 pub async fn a_node_without_members_of_a_room_receives_none_of_it(kind: Kind, test: &str) {
     const N: u64 = 50;
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let redis = Redis::started(kind).await;
     let a = Node::start(backplane(&redis, &prefix, 0)).await;
     let b = Node::start(backplane(&redis, &prefix, 1)).await;
@@ -132,7 +144,9 @@ pub async fn a_node_without_members_of_a_room_receives_none_of_it(kind: Kind, te
 /// Presence lists the members of a room on every node, with their node and
 /// info, the same on both nodes; a leave and a disconnect show on the other.
 pub async fn presence_spans_nodes_with_info(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let redis = Redis::started(kind).await;
     let a = Node::start(backplane(&redis, &prefix, 0)).await;
     let b = Node::start(backplane(&redis, &prefix, 1)).await;
@@ -142,18 +156,31 @@ pub async fn presence_spans_nodes_with_info(kind: Kind, test: &str) {
 
     let (a1, a1_id) = a.client(&["nick lobby ann"]).await;
     let (mut b1, b1_id) = b.client(&["nick lobby bob"]).await;
-    let (mut a2, a2_id) = a.client(&["join lobby"]).await;
     let ann = (a1_id, na, json!({ "nick": "ann" }));
     let bob = (b1_id, nb, json!({ "nick": "bob" }));
-    let plain = (a2_id, na, serde_json::Value::Null);
-    wait_presence(&hubs, "lobby", &members(vec![ann.clone(), bob.clone(), plain])).await;
+    wait_presence(&hubs, "lobby", &members(vec![ann.clone(), bob.clone()])).await;
     assert_eq!(presence(&a.hub, "nobody-here").await, Ok(vec![]));
+
+    // A plain join has no info.
+    let (mut a2, a2_id) = a.client(&["join lobby"]).await;
+    let plain = (a2_id, na, serde_json::Value::Null);
+    wait_presence(
+        &hubs,
+        "lobby",
+        &members(vec![ann.clone(), bob.clone(), plain]),
+    )
+    .await;
 
     // join_with on a room already joined replaces the info.
     a2.send("nick lobby cid").await;
     id_of(&mut a2).await;
     let cid = (a2_id, na, json!({ "nick": "cid" }));
-    wait_presence(&hubs, "lobby", &members(vec![ann.clone(), bob, cid.clone()])).await;
+    wait_presence(
+        &hubs,
+        "lobby",
+        &members(vec![ann.clone(), bob, cid.clone()]),
+    )
+    .await;
 
     // A leave on B shows on A; a disconnect on A shows on B.
     b1.send("leave lobby").await;
@@ -171,7 +198,9 @@ pub async fn a_node_killed_with_sigkill_leaves_presence_within_the_ttl(kind: Kin
     const TTL: Duration = Duration::from_secs(2);
     /// What a loaded machine may add to the TTL.
     const MARGIN: Duration = Duration::from_secs(2);
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let redis = Redis::started(kind).await;
     let a = Node::start(backplane(&redis, &prefix, 0).presence_ttl(TTL)).await;
     let child = ChildNode::spawn(&redis.url(), &prefix, TTL).await;
@@ -221,7 +250,9 @@ pub async fn a_node_killed_with_sigkill_leaves_presence_within_the_ttl(kind: Kin
 /// after the restart cross-node delivery resumes, every subscription is
 /// back and presence is right again on both nodes.
 pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let logs = Counts::new(&prefix);
     let started = std::time::Instant::now();
     let mut redis = Redis::started(kind).await;
@@ -278,14 +309,21 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
             }
         })
         .await;
-        assert!(
-            matches!(error, PresenceError::Unavailable(_)),
-            "{error:?}"
-        );
+        assert!(matches!(error, PresenceError::Unavailable(_)), "{error:?}");
         assert!(hub.presence_count("cheese").await.is_err());
     }
     // Let every connection (idle ones are pinged each second) notice.
     tokio::time::sleep_until(killed + Duration::from_millis(2500)).await;
+    for hub in hubs {
+        let (list, count) = (
+            hub.presence("cheese").await,
+            hub.presence_count("cheese").await,
+        );
+        assert!(
+            matches!(list, Err(PresenceError::Unavailable(_))) && count.is_err(),
+            "still down: {list:?} {count:?}"
+        );
+    }
     assert_eq!(
         logs.warn(),
         2,
@@ -315,7 +353,9 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
 /// Nodes started before Redis deliver locally, warn once each, answer
 /// presence with an error, and link up by themselves when Redis appears.
 pub async fn nodes_start_without_redis_and_connect_when_it_appears(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let logs = Counts::new(&prefix);
     let mut redis = Redis::new(kind); // its ports, nothing listening yet
     let a = Node::start(backplane(&redis, &prefix, 0)).await;
@@ -363,7 +403,9 @@ pub async fn nodes_start_without_redis_and_connect_when_it_appears(kind: Kind, t
 /// An app built outside a Tokio runtime: its backplane runs on a thread
 /// (and runtime) of its own, and links up with a node built inside one.
 pub fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread(kind: Kind, test: &str) {
-    let Some(prefix) = prefix(kind, test) else { return };
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let redis = runtime.block_on(Redis::started(kind));
     // No Tokio runtime here.
@@ -390,6 +432,7 @@ pub fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread(kind: Kind, te
 /// A malformed URL is refused at once; the prefix is configurable.
 pub fn a_malformed_url_is_an_error_and_the_channel_is_configurable() {
     assert!(RedisBackplane::new("not a url").is_err());
+    assert!(RedisBackplane::cluster(["redis://127.0.0.1:1/", "not a url"]).is_err());
     let b = RedisBackplane::new("redis://127.0.0.1:1/").unwrap();
     assert_eq!(b.channel_name(), RedisBackplane::DEFAULT_CHANNEL);
     let b = b.channel("elsewhere");

@@ -44,7 +44,9 @@ pub fn available(kind: Kind, test: &str) -> bool {
             if std::env::var("CHEESE_REQUIRE_REDIS").as_deref() == Ok("1") {
                 panic!("CHEESE_REQUIRE_REDIS=1 but {tool} cannot run: {e}");
             }
-            println!("SKIPPED {test}: {tool} not found ({e}); install redis-server and redis-tools");
+            println!(
+                "SKIPPED {test}: {tool} not found ({e}); install redis-server and redis-tools"
+            );
             return false;
         }
     }
@@ -75,10 +77,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(port: u16) -> TempDir {
-        let dir = std::env::temp_dir().join(format!(
-            "cheese-api-redis-{}-{port}",
-            std::process::id()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("cheese-api-redis-{}-{port}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir); // left by a killed earlier run
         std::fs::create_dir_all(&dir).expect("create a temporary folder");
         TempDir(dir)
@@ -173,7 +173,8 @@ async fn cli(port: u16, args: &[&str]) -> Result<Vec<String>, String> {
         .map_err(|e| format!("redis-cli: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
     // redis-cli exits 0 on an error reply and says it on stdout.
-    if !output.status.success() || stdout.starts_with("ERR") || stdout.contains("Could not connect") {
+    if !output.status.success() || stdout.starts_with("ERR") || stdout.contains("Could not connect")
+    {
         return Err(format!(
             "redis-cli -p {port} {args:?}: {} {stdout} {}",
             output.status,

@@ -189,7 +189,9 @@ pub fn channels(
     routes: &[(&str, usize)],
     nodes: &[u64],
 ) -> BTreeMap<String, usize> {
-    let rooms = rooms.iter().map(|(r, n)| (format!("{prefix}:room:{r}"), *n));
+    let rooms = rooms
+        .iter()
+        .map(|(r, n)| (format!("{prefix}:room:{r}"), *n));
     let routes = routes
         .iter()
         .map(|(r, n)| (format!("{prefix}:route:{r}"), *n));
@@ -234,7 +236,10 @@ pub async fn wait_presence(hubs: &[&Hub], room: &str, expected: &[(u64, u64, ser
             &format!("presence of {room} on node {} is {expected:?}", hub.node()),
             || async {
                 let seen = presence(hub, room).await?;
-                let count = hub.presence_count(room).await.map_err(|e| format!("{e:?}"))?;
+                let count = hub
+                    .presence_count(room)
+                    .await
+                    .map_err(|e| format!("{e:?}"))?;
                 if seen == *expected && count == expected.len() {
                     Ok(())
                 } else {
