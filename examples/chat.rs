@@ -9,9 +9,13 @@
 //! The chat accepts and closes at once with a code from 4000 up and a reason
 //! the page shows, e.g. 4001 "a nickname is required".
 //!
-//! Two instances sharing rooms through Redis:
+//! "joined" and "left" carry the room's members on every node (presence:
+//! `join_with` a nickname, `hub.presence`), and the page lists them.
+//!
+//! Two instances sharing rooms and members through Redis:
 //! `CHEESE_REDIS_URL=redis://127.0.0.1/ CHEESE_PORT=5214 cargo run --features redis --example chat`
-//! and the same with `CHEESE_PORT=5215`.
+//! and the same with `CHEESE_PORT=5215`; a tab on each port in the same room
+//! shows both nicknames.
 
 use axum::response::Html;
 use axum::routing::get;
@@ -56,19 +60,29 @@ struct Say {
     text: String,
 }
 
-/// What the page receives.
+/// What presence keeps of a member (`Member::info`).
+#[derive(Serialize)]
+struct Info<'a> {
+    nick: &'a str,
+}
+
+/// What the page receives. `members` is the room's member count on every
+/// node and `nicks` their nicknames, both `null` when presence cannot be
+/// answered (Redis unreachable): no number rather than a wrong one.
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Event<'a> {
     Joined {
         room: &'a str,
         nick: &'a str,
-        members: usize,
+        members: Option<usize>,
+        nicks: Option<Vec<String>>,
     },
     Left {
         room: &'a str,
         nick: &'a str,
-        members: usize,
+        members: Option<usize>,
+        nicks: Option<Vec<String>>,
     },
     Message {
         room: &'a str,
@@ -91,13 +105,13 @@ impl Chat {
             let _ = self.close(code, reason).await;
             return;
         }
-        self.join(&self.room);
-        let hub = self.hub();
-        let members = hub.room_size(&self.room);
-        let _ = hub.to_room(&self.room).send(Json(Event::Joined {
+        let _ = self.join_with(&self.room, Info { nick: &self.nick });
+        let (members, nicks) = members(&self.hub(), &self.room).await;
+        let _ = self.hub().to_room(&self.room).send(Json(Event::Joined {
             room: &self.room,
             nick: &self.nick,
             members,
+            nicks,
         }));
     }
 
@@ -118,20 +132,45 @@ impl Chat {
             return; // it never joined
         }
         self.leave(&self.room);
-        let hub = self.hub();
-        let members = hub.room_size(&self.room);
-        let _ = hub.to_room(&self.room).send(Json(Event::Left {
+        let (members, nicks) = members(&self.hub(), &self.room).await;
+        let _ = self.hub().to_room(&self.room).send(Json(Event::Left {
             room: &self.room,
             nick: &self.nick,
             members,
+            nicks,
         }));
     }
 }
 
-/// The app: the page at `/` and the chat route.
-pub(crate) fn app() -> App {
+/// The members of `room` on every node: how many, and their nicknames in
+/// order; `None` when presence cannot answer.
+async fn members(hub: &Hub, room: &str) -> (Option<usize>, Option<Vec<String>>) {
+    match hub.presence(room).await {
+        Ok(members) => {
+            let mut nicks: Vec<String> = members
+                .iter()
+                .filter_map(|m| m.info["nick"].as_str().map(str::to_owned))
+                .collect();
+            nicks.sort();
+            (Some(members.len()), Some(nicks))
+        }
+        Err(e) => {
+            tracing::warn!(room, error = %e, "chat: no member list");
+            (None, None)
+        }
+    }
+}
+
+/// The page at `/` and the chat route, on one node.
+pub(crate) fn node() -> App {
     let page = axum::Router::new().route("/", get(|| async { Html(include_str!("chat.html")) }));
-    let app = App::new().merge(page);
+    App::new().merge(page)
+}
+
+/// The app: one node, or one of many with `CHEESE_REDIS_URL` (and the
+/// `redis` feature).
+pub(crate) fn app() -> App {
+    let app = node();
     #[cfg(feature = "redis")]
     let app = match std::env::var("CHEESE_REDIS_URL") {
         Ok(url) => app.backplane(

@@ -84,7 +84,9 @@ async fn a_nickname_or_room_over_32_characters_closes_with_4002_or_4003() {
     let joined: serde_json::Value = client.recv_json().await;
     assert_eq!(
         joined,
-        serde_json::json!({"type": "joined", "room": longest, "nick": longest, "members": 1})
+        serde_json::json!({
+            "type": "joined", "room": longest, "nick": longest, "members": 1, "nicks": [longest]
+        })
     );
     client.close(1000, "").await;
 }
@@ -146,4 +148,42 @@ async fn the_start_up_log_gives_the_page_url_from_the_bound_address() {
 
     stop.shutdown();
     running.await.unwrap().unwrap();
+}
+
+/// Two chat nodes linked by a backplane (in memory here; Redis in
+/// tests/redis.rs): "joined" and "left" count and name the members of both.
+#[tokio::test]
+async fn joined_and_left_carry_the_members_of_every_node() {
+    let link = cheese_api::MemoryBackplane::new();
+    let a = TestServer::start(chat::node().backplane(link.clone())).await;
+    let b = TestServer::start(chat::node().backplane(link)).await;
+    let join = |server: &TestServer, nick: &str| {
+        server.request("/ws/fondue").query("nick", nick).connect()
+    };
+
+    let mut alice = join(&a, "alice").await.unwrap();
+    let joined: serde_json::Value = alice.recv_json().await;
+    assert_eq!(
+        (joined["members"].clone(), joined["nicks"].clone()),
+        (1.into(), serde_json::json!(["alice"]))
+    );
+
+    // Bob joins on the other node: both pages hear it with both names.
+    let mut bob = join(&b, "bob").await.unwrap();
+    for page in [&mut bob, &mut alice] {
+        let joined: serde_json::Value = page.recv_json().await;
+        assert_eq!(joined["nick"], "bob");
+        assert_eq!(joined["members"], 2);
+        assert_eq!(joined["nicks"], serde_json::json!(["alice", "bob"]));
+    }
+
+    // Alice leaves node A: bob, on node B, hears it with one member left.
+    alice.close(1000, "").await;
+    let left: serde_json::Value = bob.recv_json().await;
+    assert_eq!(left["type"], "left");
+    assert_eq!(left["nick"], "alice");
+    assert_eq!(left["members"], 1);
+    assert_eq!(left["nicks"], serde_json::json!(["bob"]));
+    assert_eq!(b.hub().presence_count("fondue").await, Ok(1));
+    bob.close(1000, "").await;
 }

@@ -153,8 +153,9 @@ pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
 pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target, Topic};
-pub use rooms::hub::{Hub, Recipients, WeakHub};
+pub use rooms::hub::{Hub, WeakHub};
 pub use rooms::presence::{Member, PresenceError, PresenceFuture};
+pub use rooms::recipients::Recipients;
 #[cfg(feature = "redis")]
 pub use rooms::redis::RedisBackplane;
 pub use stats::Stats;

@@ -13,11 +13,11 @@
 //! lose their last, and every member that joins or leaves (presence,
 //! [`Hub::presence`]).
 
-use crate::connection::error::SendError;
 use crate::connection::socket::Socket;
-use crate::message::{IntoMessage, Message};
-use crate::rooms::backplane::{Backplane, Envelope, Target, Topic};
+use crate::message::Message;
+use crate::rooms::backplane::{Backplane, Target, Topic};
 use crate::rooms::presence::{Member, PresenceError};
+use crate::rooms::recipients::Recipients;
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -118,15 +118,6 @@ impl std::fmt::Debug for Hub {
     }
 }
 
-/// Where a send goes; made by [`Hub::to_room`], [`Hub::to_route`] and
-/// [`Hub::to_sockets`].
-#[derive(Debug, Clone)]
-pub struct Recipients {
-    hub: Hub,
-    target: Target,
-    except: Option<u64>,
-}
-
 impl Hub {
     /// The hub of the node `node`; `counters` are the app's, for
     /// [`stats`](Self::stats).
@@ -204,7 +195,7 @@ impl Hub {
         }
     }
 
-    fn backplane(&self) -> Option<Arc<dyn Backplane>> {
+    pub(super) fn backplane(&self) -> Option<Arc<dyn Backplane>> {
         self.inner
             .backplane
             .lock()
@@ -442,7 +433,12 @@ impl Hub {
     }
 
     /// Delivers to this node's members of `target`; returns how many got it.
-    fn deliver_here(&self, target: &Target, message: &Message, except: Option<u64>) -> usize {
+    pub(super) fn deliver_here(
+        &self,
+        target: &Target,
+        message: &Message,
+        except: Option<u64>,
+    ) -> usize {
         let receivers: Vec<Socket> = {
             let r = self.registry();
             match target {
@@ -491,62 +487,11 @@ impl Room {
     }
 }
 
-/// A send to given sockets as one list per other node (in the order the
-/// nodes first appear), so a backplane can route each to its node only;
-/// this node's own sockets are left out (already delivered).
-fn ids_by_node(ids: &[u64], own: u64) -> Vec<Vec<u64>> {
-    let mut groups: Vec<Vec<u64>> = Vec::new();
-    for &id in ids {
-        let node = Topic::node_of(id);
-        if node == Topic::Node(own) {
-            continue;
-        }
-        match groups.iter_mut().find(|g| Topic::node_of(g[0]) == node) {
-            Some(group) => group.push(id),
-            None => groups.push(vec![id]),
-        }
-    }
-    groups
-}
-
 /// What a broadcast did to one receiver.
 pub(crate) enum Offer {
     Queued,
     Closed,
     TooSlow,
-}
-
-impl Recipients {
-    /// Leaves out one socket (typically the sender).
-    pub fn except(mut self, id: u64) -> Recipients {
-        self.except = Some(id);
-        self
-    }
-
-    /// Sends to every recipient without waiting; returns how many on this
-    /// node got it queued. The message is converted (JSON serialized) once.
-    pub fn send(&self, message: impl IntoMessage) -> Result<usize, SendError> {
-        let message = message.into_message().map_err(SendError::Json)?;
-        let delivered = self.hub.deliver_here(&self.target, &message, self.except);
-        let Some(backplane) = self.hub.backplane() else {
-            return Ok(delivered);
-        };
-        let envelope = |target| Envelope {
-            origin: self.hub.inner.node,
-            target,
-            except: self.except,
-            message: message.clone(),
-        };
-        match &self.target {
-            Target::Sockets(ids) => {
-                for ids in ids_by_node(ids, self.hub.inner.node) {
-                    backplane.publish(envelope(Target::Sockets(ids)));
-                }
-            }
-            target => backplane.publish(envelope(target.clone())),
-        }
-        Ok(delivered)
-    }
 }
 
 /// `Hub` as an axum extractor, in handlers served by the app (and in hooks,
@@ -567,23 +512,5 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Hub {
             .get::<Hub>()
             .cloned()
             .ok_or_else(crate::Refusal::no_hub)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::rooms::backplane::NODE_SHIFT;
-
-    #[test]
-    fn socket_ids_are_grouped_by_their_other_nodes() {
-        let id = |node: u64, n: u64| (node << NODE_SHIFT) | n;
-        let ids = [id(2, 1), id(1, 1), id(3, 1), id(2, 2), id(1, 2)];
-        // Node 1 is this one: its sockets were served locally.
-        assert_eq!(
-            ids_by_node(&ids, 1),
-            [vec![id(2, 1), id(2, 2)], vec![id(3, 1)]]
-        );
-        assert!(ids_by_node(&[id(1, 5)], 1).is_empty());
     }
 }

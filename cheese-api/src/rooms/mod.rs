@@ -5,5 +5,6 @@
 pub(crate) mod backplane;
 pub(crate) mod hub;
 pub(crate) mod presence;
+pub(crate) mod recipients;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
