@@ -5,8 +5,9 @@
 //! pub/sub, so `PUBSUB SHARDCHANNELS` on the masters shows its channels.
 //!
 //! Run with `cargo test -p cheese-api-tests --features redis --test redis_cluster`;
-//! needs `redis-server` and `redis-cli` (Debian: redis-server, redis-tools),
-//! otherwise as tests/redis.rs.
+//! needs Redis 7 (sharded pub/sub, `--cluster-port`): `redis-server` and
+//! `redis-cli` (Debian: redis-server, redis-tools), otherwise as
+//! tests/redis.rs.
 
 mod redis_support;
 
