@@ -9,13 +9,15 @@
 //! cargo run --release -p cheese-bench -- all            # everything, about 5.5 min
 //! cargo run --release -p cheese-bench -- all --quick    # shorter windows
 //! cargo run --release -p cheese-bench -- client ws://127.0.0.1:9001/ --inflight 16
+//! cargo run --release -p cheese-bench -- scaleout       # 3 nodes on Redis, vs 5933f6c
 //! ```
 //!
 //! This file holds the command line and the `all` run loop (build, start
 //! each server, run each scenario, round after round). The clients are in
 //! [`client`] (echo, cycles), [`idle`] and [`fanout`]; the servers' processes
 //! in [`procs`]; results.md and the chart in [`report`]; the `client`
-//! subcommand in [`client_command`].
+//! subcommand in [`client_command`]; the scale-out run over Redis in
+//! [`scaleout`].
 
 mod client;
 mod client_command;
@@ -25,9 +27,10 @@ mod histogram;
 mod idle;
 mod procs;
 mod report;
+mod scaleout;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use client::EchoSpec;
@@ -43,6 +46,9 @@ USAGE:
                                     every server, print the tables, write
                                     docs/performance/{results.md,chart.svg}
   cheese-bench client URL [OPTIONS] drive one running server (ad-hoc)
+  cheese-bench scaleout [OPTIONS]   3 nodes on one Redis: this checkout's
+                                    routing against one channel (5933f6c);
+                                    writes docs/performance/scaleout.md
 
 OPTIONS of `all`:
   --quick              one round, 0.5 s warm-up, 1.5 s windows, 1 s idle hold
@@ -81,8 +87,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("all") => run_all(&args[1..]),
         Some("client") => client_command::run_client(&args[1..]),
+        Some("scaleout") => scaleout::run_scaleout(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
-            print!("{USAGE}");
+            print!("{USAGE}\n{}", scaleout::USAGE);
             Ok(())
         }
         Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
@@ -210,30 +217,21 @@ fn number(v: &str) -> Result<usize, String> {
 /// Builds cheese-api's echo example and this package's server binaries, in
 /// release mode, into the target directory this binary runs from.
 fn build() -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = workspace_root();
-    for args in [
-        &[
-            "build",
-            "--release",
-            "-p",
-            "cheese-api-workspace",
-            "--example",
-            "echo",
-        ][..],
-        &["build", "--release", "-p", "cheese-bench", "--bins"][..],
-    ] {
-        eprintln!("== {cargo} {}", args.join(" "));
-        let status = Command::new(&cargo)
-            .args(args)
-            .current_dir(&root)
-            .status()
-            .map_err(|e| format!("cannot run {cargo}: {e}"))?;
-        if !status.success() {
-            return Err(format!("`cargo {}` failed: {status}", args.join(" ")));
-        }
-    }
-    Ok(())
+    let example = [
+        "build",
+        "--release",
+        "-p",
+        "cheese-api-workspace",
+        "--example",
+        "echo",
+    ];
+    procs::cargo(&example, &root, None)?;
+    procs::cargo(
+        &["build", "--release", "-p", "cheese-bench", "--bins"],
+        &root,
+        None,
+    )
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {

@@ -1,6 +1,6 @@
 //! The server processes and what `/proc` tells about them: start one pinned
 //! to a core, wait until it accepts, read its CPU time and resident memory,
-//! kill it when done (also when the harness panics).
+//! kill it when done (also when the harness panics); and `cargo` builds.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -115,10 +115,89 @@ pub fn check_binaries(
     Ok(())
 }
 
-/// A running server; killed (SIGKILL) and reaped when dropped.
-pub struct Server {
+/// A child process of the harness: it dies with the harness (even one
+/// killed with SIGKILL) and is killed (SIGKILL) and reaped when dropped.
+pub struct Process {
     child: Child,
-    pub kind: ServerKind,
+    name: String,
+}
+
+impl Process {
+    /// Spawns `command` (stdin and stdout to /dev/null, stderr inherited),
+    /// pinned to `core` when given, and waits (up to 10 s) until `addr`
+    /// accepts TCP connections. `name` is for error messages.
+    pub fn start(
+        mut command: Command,
+        name: &str,
+        addr: SocketAddr,
+        core: Option<usize>,
+    ) -> Result<Process, String> {
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        // SAFETY: only async-signal-safe calls (prctl, sched_setaffinity)
+        // between fork and exec.
+        unsafe {
+            command.pre_exec(move || {
+                // Die with the harness, even when it is killed with SIGKILL.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                if let Some(core) = core {
+                    pin(0, core)?;
+                }
+                Ok(())
+            });
+        }
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        let mut process = Process {
+            child,
+            name: name.to_owned(),
+        };
+        process.wait_ready(addr, Duration::from_secs(10))?;
+        Ok(process)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn wait_ready(&mut self, addr: SocketAddr, limit: Duration) -> Result<(), String> {
+        let start = Instant::now();
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("{} exited before accepting: {status}", self.name));
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                return Ok(());
+            }
+            if start.elapsed() > limit {
+                return Err(format!(
+                    "{} did not accept on {addr} within {limit:?}",
+                    self.name
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `true` while the process has not exited.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running server under test (see [`Process`]).
+pub struct Server {
+    process: Process,
     pub addr: SocketAddr,
 }
 
@@ -143,81 +222,51 @@ impl Server {
         }
         command
             .env("CHEESE_PORT", port.to_string())
-            .env("PORT", port.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
-        // SAFETY: only async-signal-safe calls (prctl, sched_setaffinity)
-        // between fork and exec.
-        unsafe {
-            command.pre_exec(move || {
-                // Die with the harness, even when it is killed with SIGKILL.
-                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                if let Some(core) = core {
-                    pin(0, core)?;
-                }
-                Ok(())
-            });
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-        let mut server = Server {
-            child,
-            kind,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-        };
-        server.wait_ready(Duration::from_secs(10))?;
-        Ok(server)
+            .env("PORT", port.to_string());
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let process = Process::start(command, kind.label(), addr, core)?;
+        Ok(Server { process, addr })
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     pub fn url(&self) -> String {
         format!("ws://{}/", self.addr)
     }
 
-    fn wait_ready(&mut self, limit: Duration) -> Result<(), String> {
-        let start = Instant::now();
-        loop {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!(
-                    "{} exited before accepting: {status}",
-                    self.kind.label()
-                ));
-            }
-            if TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok() {
-                return Ok(());
-            }
-            if start.elapsed() > limit {
-                return Err(format!(
-                    "{} did not accept on {} within {limit:?}",
-                    self.kind.label(),
-                    self.addr
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
     /// `true` while the process has not exited.
     pub fn alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        self.process.alive()
     }
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> io::Result<u16> {
+/// A free TCP port on the loopback interface (free when asked: the caller
+/// binds it soon after).
+pub fn free_port() -> io::Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(listener.local_addr()?.port())
+}
+
+/// Runs `cargo ARGS` in `dir` (the `CARGO` the harness was started with, or
+/// `cargo`), into `target` when given (`CARGO_TARGET_DIR`), and fails
+/// unless it succeeds.
+pub fn cargo(args: &[&str], dir: &Path, target: Option<&Path>) -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    eprintln!("== {cargo} {}", args.join(" "));
+    let mut command = Command::new(&cargo);
+    command.args(args).current_dir(dir);
+    if let Some(target) = target {
+        command.env("CARGO_TARGET_DIR", target);
+    }
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {cargo}: {e}"))?;
+    if !status.success() {
+        return Err(format!("`cargo {}` failed: {status}", args.join(" ")));
+    }
+    Ok(())
 }
 
 /// Pins thread/process `pid` (0: the caller) to one core: what

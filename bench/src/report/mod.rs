@@ -5,7 +5,7 @@
 //! bar chart of the ratios ([`chart`]).
 
 mod chart;
-mod format;
+pub(crate) mod format;
 mod outcome;
 mod results;
 mod scenario;
