@@ -1,45 +1,57 @@
 //! The test files cargo does not build, said where `cargo test --workspace`
 //! lists its tests.
 //!
-//! - tests/redis.rs and tests/tls.rs have `required-features`
-//!   (tests/Cargo.toml), and cargo skips such a target without a word. Each
+//! - tests/redis.rs, tests/redis_cluster.rs and tests/tls.rs have
+//!   `required-features` (tests/Cargo.toml), and cargo skips such a target
+//!   without a word. Each
 //!   notice test here exists only while its feature is off: its name says
 //!   which feature to pass, and it writes the whole command to stderr,
 //!   straight to the stream (libtest hides what a passing test prints with
 //!   `eprintln!`).
-//! - This package lists its tests by hand (`autotests = false`: its folder
-//!   is not a `tests/` to cargo), so a file missing from that list would never
-//!   run: a test fails then.
+//! - This package lists its tests (and bin/'s binaries) by hand
+//!   (`autotests = false`: its folder is not a `tests/` to cargo), so a file
+//!   missing from that list would never run: a test fails then.
 
-/// Prints that `tests/{name}.rs` was not built and the command that runs it.
+/// Prints that the test files `tests/{name}.rs` of `names`, built only with
+/// `feature`, were not built, and the command that runs them.
 #[cfg_attr(all(feature = "redis", feature = "tls"), allow(dead_code))]
-fn not_built(name: &str, also_needs: &str) {
+fn not_built(feature: &str, names: &[&str], also_needs: &str) {
     use std::io::Write;
     use std::path::Path;
 
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("{name}.rs"));
-    assert!(
-        file.is_file(),
-        "{} is gone: update this notice",
-        file.display()
-    );
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for name in names {
+        let file = dir.join(format!("{name}.rs"));
+        assert!(
+            file.is_file(),
+            "{} is gone: update this notice",
+            file.display()
+        );
+    }
+    let files: Vec<String> = names.iter().map(|n| format!("tests/{n}.rs")).collect();
+    let tests: String = names.iter().map(|n| format!(" --test {n}")).collect();
     let _ = writeln!(
         std::io::stderr(),
-        "SKIPPED tests/{name}.rs: built only with feature `{name}`; run it with \
-         `cargo test -p cheese-api-tests --features {name} --test {name}`{also_needs}"
+        "SKIPPED {}: built only with feature `{feature}`; run with \
+         `cargo test -p cheese-api-tests --features {feature}{tests}`{also_needs}",
+        files.join(", ")
     );
 }
 
 #[cfg(not(feature = "redis"))]
 #[test]
 fn redis_tests_not_built_pass_features_redis() {
-    not_built("redis", " (needs redis-server on PATH)");
+    not_built(
+        "redis",
+        &["redis", "redis_cluster"],
+        " (needs redis-server and redis-cli on PATH)",
+    );
 }
 
 #[cfg(not(feature = "tls"))]
 #[test]
 fn tls_tests_not_built_pass_features_tls() {
-    not_built("tls", "");
+    not_built("tls", &["tls"], "");
 }
 
 #[test]
@@ -52,14 +64,18 @@ fn every_test_file_here_is_a_test_of_tests_cargo_toml() {
         .filter_map(|rest| rest.strip_suffix('"'))
         .collect();
     let mut unlisted = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let name = entry.unwrap().file_name().into_string().unwrap();
-        if name.ends_with(".rs") && !listed.contains(&name.as_str()) {
-            unlisted.push(name);
+    // The tests, and the binaries some of them run (`bin/`).
+    for folder in ["", "bin/"] {
+        for entry in std::fs::read_dir(dir.join(folder)).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            let path = format!("{folder}{name}");
+            if name.ends_with(".rs") && !listed.contains(&path.as_str()) {
+                unlisted.push(path);
+            }
         }
     }
     assert!(
         unlisted.is_empty(),
-        "never built, so never run: {unlisted:?}; add a [[test]] for each to tests/Cargo.toml"
+        "never built, so never run: {unlisted:?}; add a [[test]] (or [[bin]]) for each to tests/Cargo.toml"
     );
 }
