@@ -5,8 +5,8 @@
 //! A Cluster uses sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`, Redis 7): each
 //! channel lives on the shard of its hash slot, so pub/sub scales with the
 //! cluster. The crate's cluster client routes every command by its key or
-//! channel; a pipeline may not span slots, so on a Cluster the commands of
-//! a batch go out one by one, concurrently, in order.
+//! channel; a pipeline may not span slots, so on a Cluster a batch goes
+//! out as one pipeline per key or channel (in order), concurrently.
 
 use crate::rooms::backplane::Envelope;
 use crate::rooms::hub::WeakHub;
@@ -17,6 +17,7 @@ use redis::cluster_async::ClusterConnection;
 use redis::{
     Cmd, ConnectionInfo, FromRedisValue, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
 };
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,8 +138,8 @@ impl Conn {
     }
 
     /// Runs `cmds`, ignoring their answers but not their errors: one
-    /// pipelined round trip on a single server; on a Cluster one command
-    /// each, concurrently (each to its shard, in order per shard).
+    /// pipelined round trip on a single server; on a Cluster one pipeline
+    /// per key or channel, concurrently, each in order.
     pub(super) async fn run(&mut self, cmds: &[Cmd]) -> RedisResult<()> {
         if cmds.is_empty() {
             return Ok(());
@@ -151,10 +152,26 @@ impl Conn {
                 }
                 pipe.query_async::<()>(c).await
             }
+            // One pipeline per key (channel), in the order given, the
+            // pipelines concurrently: a pipeline may not span hash slots,
+            // and commands sent one by one may overtake each other.
             Conn::Cluster(c) => {
-                try_join_all(cmds.iter().map(|cmd| {
+                let mut pipes: Vec<redis::Pipeline> = Vec::new();
+                let mut by_key: HashMap<&[u8], usize> = HashMap::new();
+                for cmd in cmds {
+                    let key = match cmd.args_iter().nth(1) {
+                        Some(redis::Arg::Simple(key)) => key,
+                        _ => &[],
+                    };
+                    let at = *by_key.entry(key).or_insert_with(|| {
+                        pipes.push(redis::pipe());
+                        pipes.len() - 1
+                    });
+                    pipes[at].add_command(cmd.clone()).ignore();
+                }
+                try_join_all(pipes.iter().map(|pipe| {
                     let mut c = c.clone();
-                    async move { cmd.query_async::<Value>(&mut c).await }
+                    async move { pipe.query_async::<()>(&mut c).await }
                 }))
                 .await?;
                 Ok(())
