@@ -191,7 +191,7 @@ pub fn channels(
 ) -> BTreeMap<String, usize> {
     let rooms = rooms
         .iter()
-        .map(|(r, n)| (format!("{prefix}:room:{r}"), *n));
+        .map(|(r, n)| (format!("{prefix}:room:{{{r}}}"), *n));
     let routes = routes
         .iter()
         .map(|(r, n)| (format!("{prefix}:route:{r}"), *n));

@@ -44,7 +44,7 @@ use worker::{Wanted, Worker};
 /// its own.
 ///
 /// # Channels: routing by interest
-/// A node subscribes to `<prefix>:room:<room>` while a room has a member on
+/// A node subscribes to `<prefix>:room:{<room>}` while a room has a member on
 /// it, to `<prefix>:route:<pattern>` while a route has a connection on it,
 /// and always to `<prefix>:node:<node id>` (sends to given socket ids go to
 /// their node's channel). A node with no member of a room receives none of
@@ -65,7 +65,7 @@ use worker::{Wanted, Worker};
 ///
 /// # Presence
 /// Every member of a room on this node is written to Redis
-/// (`<prefix>:presence:<room>`, a hash of socket id → info) as it joins and
+/// (`<prefix>:presence:{<room>}`, a hash of socket id → info) as it joins and
 /// leaves, in the background. The node renews its key `{<prefix>}:alive:<node>`
 /// every second with a TTL ([`presence_ttl`](Self::presence_ttl), 15 s by
 /// default); [`Hub::presence`] leaves out the members of nodes whose key

@@ -1,7 +1,7 @@
 //! What the Redis backplane keeps in Redis, by name: a channel per room,
 //! route and node, and presence.
 //!
-//! Presence is one hash per room, `<prefix>:presence:<room>`, field = socket
+//! Presence is one hash per room, `<prefix>:presence:{<room>}`, field = socket
 //! id, value = the member's info (JSON). A member's node is its id's high
 //! bits; a node is alive while its key `{<prefix>}:alive:<node>` exists
 //! (written with a TTL by its heartbeat; the braces put every node's key in
@@ -25,18 +25,20 @@ pub(super) struct Names {
 }
 
 impl Names {
-    /// `<prefix>:room:<room>`, `<prefix>:route:<pattern>`, `<prefix>:node:<id>`.
+    /// `<prefix>:room:{<room>}`, `<prefix>:route:<pattern>`, `<prefix>:node:<id>`.
     pub(super) fn channel(&self, topic: &Topic) -> String {
         let p = &self.prefix;
         match topic {
-            Topic::Room(room) => format!("{p}:room:{room}"),
+            // The braces make the room the hash tag: on a Cluster its
+            // channel and keys share a slot.
+            Topic::Room(room) => format!("{p}:room:{{{room}}}"),
             Topic::Route(route) => format!("{p}:route:{route}"),
             Topic::Node(node) => format!("{p}:node:{node}"),
         }
     }
 
     pub(super) fn members(&self, room: &str) -> String {
-        format!("{}:presence:{room}", self.prefix)
+        format!("{}:presence:{{{room}}}", self.prefix)
     }
 
     pub(super) fn alive(&self, node: u64) -> String {
@@ -200,14 +202,14 @@ mod tests {
         };
         assert_eq!(
             names.channel(&Topic::Room("lobby".into())),
-            "app:room:lobby"
+            "app:room:{lobby}"
         );
         assert_eq!(
             names.channel(&Topic::Route("/chat".into())),
             "app:route:/chat"
         );
         assert_eq!(names.channel(&Topic::Node(7)), "app:node:7");
-        assert_eq!(names.members("lobby"), "app:presence:lobby");
+        assert_eq!(names.members("lobby"), "app:presence:{lobby}");
         // One hash tag for every node's key: one Cluster slot, one MGET.
         assert_eq!(names.alive(7), "{app}:alive:7");
     }
