@@ -3,12 +3,19 @@
 //! 4000 up and a reason (what a browser can show; a refused handshake shows
 //! only 1006), logged by the server; and its start-up log gives the page's
 //! URL from the bound address. tests/browser.rs checks the page shows it.
+//!
+//! Recovery: every event carries its position (`epoch`, `offset`); a client
+//! that comes back with `?since=<epoch>:<offset>` gets what it missed, in
+//! order, then `resumed`; a `since` from a lost history resumes incomplete;
+//! one that is not a position closes with 4004.
 
 #[path = "../examples/chat.rs"]
 #[allow(dead_code)]
 mod chat;
 
-use cheese_api::testing::{Logs, TestServer};
+use cheese_api::prelude::Json;
+use cheese_api::testing::{Logs, TestClient, TestServer};
+use serde_json::{json, Value};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -83,7 +90,7 @@ async fn a_nickname_or_room_over_32_characters_closes_with_4002_or_4003() {
         .unwrap();
     let joined: serde_json::Value = client.recv_json().await;
     assert_eq!(
-        joined,
+        without_position(&joined),
         serde_json::json!({
             "type": "joined", "room": longest, "nick": longest, "members": 1, "nicks": [longest]
         })
@@ -185,5 +192,165 @@ async fn joined_and_left_carry_the_members_of_every_node() {
     assert_eq!(left["members"], 1);
     assert_eq!(left["nicks"], serde_json::json!(["bob"]));
     assert_eq!(b.hub().presence_count("fondue").await, Ok(1));
+    bob.close(1000, "").await;
+}
+
+/// `"<epoch>:<offset>"` of an event, which must carry both.
+fn position(event: &Value) -> String {
+    let epoch = event["epoch"].as_str();
+    let offset = event["offset"].as_u64();
+    match epoch.zip(offset) {
+        Some((epoch, offset)) => format!("{epoch}:{offset}"),
+        None => panic!("no epoch and offset in {event}"),
+    }
+}
+
+/// `event` without its position (which it must carry).
+fn without_position(event: &Value) -> Value {
+    position(event);
+    let mut event = event.clone();
+    let fields = event.as_object_mut().unwrap();
+    fields.remove("epoch");
+    fields.remove("offset");
+    event
+}
+
+async fn join(server: &TestServer, room: &str, nick: &str, since: Option<&str>) -> TestClient {
+    let mut request = server.request(&format!("/ws/{room}")).query("nick", nick);
+    if let Some(since) = since {
+        request = request.query("since", since);
+    }
+    request.connect().await.unwrap()
+}
+
+async fn say(client: &mut TestClient, text: &str) {
+    client.send(Json(json!({ "text": text }))).await;
+}
+
+/// Alice drops out with `/drop` (closed with 1012); bob says three things;
+/// alice comes back from the last event she saw and gets exactly what she
+/// missed, in order, numbered one after the other, then `resumed`, then
+/// her own "joined" live.
+#[tokio::test]
+async fn a_page_back_with_since_gets_what_it_missed_then_resumed() {
+    let server = TestServer::start(chat::app()).await;
+    let mut alice = join(&server, "brie", "alice", None).await;
+    let own: Value = alice.recv_json().await;
+    let mut bob = join(&server, "brie", "bob", None).await;
+    let _: Value = bob.recv_json().await;
+    let bob_joined: Value = alice.recv_json().await;
+    assert_eq!(
+        (&bob_joined["type"], &bob_joined["nick"]),
+        (&json!("joined"), &json!("bob"))
+    );
+    assert_eq!(bob_joined["epoch"], own["epoch"], "one room, one epoch");
+    assert_eq!(
+        bob_joined["offset"].as_u64(),
+        own["offset"].as_u64().map(|o| o + 1)
+    );
+    let since = position(&bob_joined);
+
+    say(&mut alice, "/drop").await;
+    assert_eq!(alice.expect_close(1012).await, "dropped on request (/drop)");
+    let left: Value = bob.recv_json().await;
+    assert_eq!(
+        (&left["type"], &left["nick"]),
+        (&json!("left"), &json!("alice"))
+    );
+    for n in 1..=3 {
+        say(&mut bob, &format!("missed {n}")).await;
+        let echo: Value = bob.recv_json().await;
+        assert_eq!(echo["text"], format!("missed {n}"));
+    }
+
+    let mut alice = join(&server, "brie", "alice", Some(&since)).await;
+    let mut missed = Vec::new();
+    for _ in 0..4 {
+        missed.push(alice.recv_json::<Value>().await);
+    }
+    let offsets: Vec<u64> = missed
+        .iter()
+        .map(|e| e["offset"].as_u64().unwrap())
+        .collect();
+    let first = bob_joined["offset"].as_u64().unwrap() + 1;
+    assert_eq!(
+        offsets,
+        (first..first + 4).collect::<Vec<_>>(),
+        "{missed:?}"
+    );
+    assert_eq!(without_position(&missed[0]), without_position(&left));
+    let texts: Vec<&Value> = missed[1..].iter().map(|e| &e["text"]).collect();
+    assert_eq!(
+        texts,
+        [&json!("missed 1"), &json!("missed 2"), &json!("missed 3")]
+    );
+    assert!(
+        missed.iter().all(|e| e["epoch"] == own["epoch"]),
+        "{missed:?}"
+    );
+
+    let resumed: Value = alice.recv_json().await;
+    assert_eq!(
+        resumed,
+        json!({"type": "resumed", "complete": true, "recovered": 4})
+    );
+    let joined: Value = alice.recv_json().await;
+    assert_eq!(
+        without_position(&joined),
+        json!({"type": "joined", "room": "brie", "nick": "alice", "members": 2, "nicks": ["alice", "bob"]})
+    );
+    assert_eq!(joined["offset"].as_u64(), Some(first + 4));
+    let for_bob: Value = bob.recv_json().await;
+    assert_eq!(for_bob, joined);
+    alice.expect_nothing(Duration::from_millis(200)).await;
+    alice.close(1000, "").await;
+    bob.close(1000, "").await;
+}
+
+/// A position from a history this server never had (the epoch of a
+/// server since restarted): nothing to recover, `complete: false`, and the
+/// page is still joined.
+#[tokio::test]
+async fn a_since_from_a_lost_history_resumes_incomplete() {
+    let before = TestServer::start(chat::app()).await;
+    let mut alice = join(&before, "gouda", "alice", None).await;
+    let since = position(&alice.recv_json().await);
+    alice.close(1000, "").await;
+
+    let server = TestServer::start(chat::app()).await;
+    let mut alice = join(&server, "gouda", "alice", Some(&since)).await;
+    let resumed: Value = alice.recv_json().await;
+    assert_eq!(
+        resumed,
+        json!({"type": "resumed", "complete": false, "recovered": 0})
+    );
+    let joined: Value = alice.recv_json().await;
+    assert_eq!(
+        (&joined["type"], &joined["members"]),
+        (&json!("joined"), &json!(1))
+    );
+    assert_ne!(
+        position(&joined).rsplit_once(':').unwrap().0,
+        since.rsplit_once(':').unwrap().0,
+        "a new epoch"
+    );
+    alice.close(1000, "").await;
+}
+
+#[tokio::test]
+async fn a_since_that_is_not_a_position_closes_with_4004() {
+    let server = TestServer::start(chat::app()).await;
+    let mut bob = join(&server, "edam", "bob", None).await;
+    let _: Value = bob.recv_json().await;
+    for since in ["", "12", "epoch", "epoch:", "epoch:x", "epoch:-1"] {
+        let client = join(&server, "edam", "alice", Some(since)).await;
+        assert_eq!(
+            client.expect_close(4004).await,
+            "since is not <epoch>:<offset>",
+            "since={since:?}"
+        );
+    }
+    // Turned down before joining: the room hears nothing of it.
+    bob.expect_nothing(Duration::from_millis(300)).await;
     bob.close(1000, "").await;
 }

@@ -6,7 +6,19 @@ Usage: chat_e2e.py BASE_URL SCREENSHOT_PATH
 Drives /usr/bin/chromium through /usr/bin/chromedriver with selenium
 (WebDriver). Page "alice" and page "bob" join the same room, alice sends a
 message, and both pages must show it as alice's; bob's page is then saved as
-a PNG. Then alice's page joins with a blank nickname and must show why the
+a PNG (and alice's, once recovered, beside it as *-recovered.png).
+
+Recovery: alice's browser goes offline (DevTools network emulation: the open
+connection stays, new ones fail) and she types "/drop", so the server closes
+her connection (1012); her page keeps retrying. Bob says three things. Back
+online, alice's page must reconnect by itself and show exactly those three,
+marked as missed (li.missed after a "missed while away" separator), in order.
+Then the script prints "restart-server" and waits for "restarted" on its
+stdin (tests/browser.rs restarts the app on the same port, losing its
+in-memory history): both pages must reconnect and say "history incomplete",
+and alice's "reload" link must start her page afresh.
+
+Last, alice's page joins with a blank nickname and must show why the
 chat closed it (4001 "a nickname is required"), not a bare 1006. Every wait
 is bounded; any failure exits non-zero with both pages' state on stderr.
 Only BASE_URL (127.0.0.1) is ever contacted.
@@ -30,6 +42,7 @@ from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 WAIT = 15  # seconds, for every wait on the page
+RESTART, RESTARTED = "restart-server", "restarted"  # with tests/browser.rs
 
 
 def new_page(profile_dir):
@@ -112,6 +125,76 @@ def shows_system(fragment):
     return check
 
 
+def say(driver, text):
+    wait_for(driver, lambda d: d.find_element(By.ID, "send").is_enabled(), "the Send button to be enabled")
+    driver.find_element(By.ID, "text").send_keys(text)
+    driver.find_element(By.ID, "send").click()
+
+
+def status_is(text):
+    return lambda d: d.find_element(By.ID, "status").text == text
+
+
+def set_offline(driver, offline):
+    """DevTools network emulation: offline, open WebSockets stay up and new
+    ones fail (as when a laptop's network goes while the server is up)."""
+    driver.execute_cdp_cmd("Network.enable", {})
+    conditions = {"offline": offline, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", conditions)
+
+
+def recovers_what_it_missed(alice, bob, room, token, screenshot):
+    set_offline(alice, True)
+    say(alice, "/drop")
+    wait_for(bob, shows_system("alice left (1 here)"), "bob's page to show that the server dropped alice")
+    wait_for(
+        alice,
+        lambda d: d.find_element(By.ID, "status").text.startswith("Connection lost (1006)"),
+        "alice's page to fail a reconnection while offline",
+    )
+    missed = [f"said while alice was away {n} {token}" for n in (1, 2, 3)]
+    for text in missed:
+        say(bob, text)
+        wait_for(bob, shows_message("bob", text), f"bob's page to show {text!r}")
+    set_offline(alice, False)
+    wait_for(alice, status_is(f"In {room} as alice — 2 here"), "alice's page to be back in the room")
+    wait_for(bob, shows_system("alice joined (2 here)"), "bob's page to show alice back")
+    kinds = [li.get_attribute("class") for li in alice.find_elements(By.CSS_SELECTOR, "#messages li")]
+    assert kinds.count("separator") == 1, kinds
+    after = kinds[kinds.index("separator") + 1 :]
+    assert all("missed" not in k for k in kinds[: kinds.index("separator")]), kinds
+    got = [(n, t) for n, t in lines(alice, "message.missed")]
+    assert got == [("bob", "bob" + text) for text in missed], f"missed on alice's page: {got!r}"
+    everything = [t for n, t in lines(alice, "message") if n == "bob"]
+    assert everything == ["bob" + text for text in missed], f"bob's lines on alice's page: {everything!r}"
+    separator = alice.find_element(By.CSS_SELECTOR, "#messages li.separator").text
+    assert separator.startswith("missed while away"), separator
+    # The missed ones (alice's own "left" and bob's three) come first, then live ones.
+    assert after[:4] == ["system missed"] + ["message missed"] * 3, kinds
+    assert "missed" not in after[-1], kinds
+    assert alice.save_screenshot(screenshot), "save_screenshot failed"
+    print("missed while away: bob's 3 messages, in order")
+
+
+def restart_loses_the_history(pages, room):
+    print(RESTART, flush=True)
+    answer = sys.stdin.readline().strip()
+    assert answer == RESTARTED, f"expected {RESTARTED!r} on stdin, got {answer!r}"
+    for name, page in pages.items():
+        wait_for(
+            page,
+            lambda d: any("history incomplete" in t for _, t in lines(d, "incomplete")),
+            f"{name}'s page to say its history is incomplete",
+        )
+        wait_for(page, lambda d: d.find_element(By.ID, "status").text.startswith(f"In {room} as {name}"), f"{name} back")
+    alice = pages["alice"]
+    alice.find_element(By.CSS_SELECTOR, "#messages li.incomplete a.reload").click()
+    wait_for(alice, lambda d: not lines(d, "incomplete"), "alice's page to start afresh")
+    wait_for(alice, status_is(f"In {room} as alice — 2 here"), "alice's page to be in the room again")
+    assert not lines(alice, "missed"), lines(alice, "missed")
+    print("after the restart: history incomplete: reload")
+
+
 def dump(name, driver):
     try:
         status = driver.find_element(By.ID, "status").text
@@ -172,6 +255,10 @@ def main():
         with open(screenshot, "rb") as f:
             assert f.read(8) == b"\x89PNG\r\n\x1a\n", f"{screenshot} is not a PNG"
         print(f"screenshot: {os.path.abspath(screenshot)}")
+
+        recovered = os.path.splitext(os.path.abspath(screenshot))[0] + "-recovered.png"
+        recovers_what_it_missed(alice, bob, room, token, recovered)
+        restart_loses_the_history(pages, room)
 
         # A blank nickname (a space passes the input's `required`; the page
         # trims it): the chat accepts, then closes with a code and a reason
