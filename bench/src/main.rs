@@ -10,6 +10,7 @@
 //! cargo run --release -p cheese-bench -- all --quick    # shorter windows
 //! cargo run --release -p cheese-bench -- client ws://127.0.0.1:9001/ --inflight 16
 //! cargo run --release -p cheese-bench -- scaleout       # 3 nodes on Redis, vs 5933f6c
+//! cargo run --release -p cheese-bench -- history        # history room vs plain, vs 8150b5b
 //! ```
 //!
 //! This file holds the command line and the `all` run loop (build, start
@@ -17,13 +18,14 @@
 //! [`client`] (echo, cycles), [`idle`] and [`fanout`]; the servers' processes
 //! in [`procs`]; results.md and the chart in [`report`]; the `client`
 //! subcommand in [`client_command`]; the scale-out run over Redis in
-//! [`scaleout`].
+//! [`scaleout`]; what room history costs a publish in [`history`].
 
 mod client;
 mod client_command;
 mod fanout;
 mod fanout_wire;
 mod histogram;
+mod history;
 mod idle;
 mod procs;
 mod report;
@@ -88,8 +90,9 @@ fn main() -> ExitCode {
         Some("all") => run_all(&args[1..]),
         Some("client") => client_command::run_client(&args[1..]),
         Some("scaleout") => scaleout::run_scaleout(&args[1..]),
+        Some("history") => history::run_history(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
-            print!("{USAGE}\n{}", scaleout::USAGE);
+            print!("{USAGE}\n{}\n{}", scaleout::USAGE, history::USAGE);
             Ok(())
         }
         Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),

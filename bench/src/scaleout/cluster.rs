@@ -33,11 +33,12 @@ pub fn build_current(root: &Path) -> Result<PathBuf, String> {
     procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))
 }
 
-/// Builds the node binary against commit `rev`: a detached `git worktree`
-/// of it in `<target>/scaleout/src-<rev>` (made once), this checkout's
+/// Builds the node binary against commit `rev` with cargo's `--features
+/// features`: a detached `git worktree` of it in
+/// `<target>/scaleout/src-<rev>` (made once), this checkout's
 /// `scaleout_node.rs` copied into its bench/, built into
 /// `<target>/scaleout/target-<rev>`; returns the binary's directory.
-pub fn build_old(root: &Path, rev: &str) -> Result<PathBuf, String> {
+pub fn build_old(root: &Path, rev: &str, features: &str) -> Result<PathBuf, String> {
     let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
     let target = dir.parent().unwrap_or(&dir).join("scaleout");
     let src = target.join(format!("src-{rev}"));
@@ -55,8 +56,6 @@ pub fn build_old(root: &Path, rev: &str) -> Result<PathBuf, String> {
     if std::fs::read(&copy).ok().as_ref() != Some(&text) {
         std::fs::write(&copy, &text).map_err(|e| format!("{}: {e}", copy.display()))?;
     }
-    // The old bench/Cargo.toml does not list the bin (Cargo finds it in
-    // src/bin/) and has no `redis` feature: ask for cheese-api's directly.
     let manifest = src.join("Cargo.toml");
     let manifest = manifest.to_string_lossy();
     let args = [
@@ -69,7 +68,7 @@ pub fn build_old(root: &Path, rev: &str) -> Result<PathBuf, String> {
         "--bin",
         NODE,
         "--features",
-        "cheese-api/redis",
+        features,
     ];
     let out = target.join(format!("target-{rev}"));
     procs::cargo(&args, root, Some(&out))?;
@@ -133,14 +132,21 @@ impl Redis {
 }
 
 /// The nodes of one design, each a `scaleout_node` process on a free
-/// loopback port, all on one Redis and one channel prefix.
+/// loopback port, all on one Redis (or none: `-`) and one channel prefix,
+/// each with the same `mode` arguments after those.
 pub struct Nodes {
     processes: Vec<Process>,
     pub addrs: Vec<SocketAddr>,
 }
 
 impl Nodes {
-    pub fn start(dir: &Path, n: usize, redis: &str, channel: &str) -> Result<Nodes, String> {
+    pub fn start(
+        dir: &Path,
+        n: usize,
+        redis: &str,
+        channel: &str,
+        mode: &[&str],
+    ) -> Result<Nodes, String> {
         let bin = dir.join(NODE);
         let mut nodes = Nodes {
             processes: Vec::with_capacity(n),
@@ -150,6 +156,7 @@ impl Nodes {
             let addr = loopback()?;
             let mut command = Command::new(&bin);
             command.args([&addr.port().to_string(), redis, channel]);
+            command.args(mode);
             let name = format!("{} (node {i})", bin.display());
             nodes
                 .processes

@@ -19,7 +19,7 @@ use crate::client::{connect_many, Ws};
 use crate::procs;
 
 /// How long, after the window, the last deliveries may take.
-pub(super) const DRAIN_LIMIT: Duration = Duration::from_secs(3);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_secs(3);
 
 /// The shape of a run.
 #[derive(Debug, Clone)]
@@ -76,8 +76,12 @@ pub struct Measured {
 }
 
 /// Connects the clients, probes, then measures one window; the clients
-/// are gone when it returns.
-pub async fn run(nodes: &Nodes, redis_pid: u32, spec: &LoadSpec) -> Result<Measured, String> {
+/// are gone when it returns. `redis_pid`: `None` for nodes without Redis.
+pub async fn run(
+    nodes: &Nodes,
+    redis_pid: Option<u32>,
+    spec: &LoadSpec,
+) -> Result<Measured, String> {
     let shared = Rc::new(Shared::new(spec));
     let mut tasks = Tasks(Vec::new());
     for room in 0..spec.rooms {
@@ -135,7 +139,7 @@ pub async fn run(nodes: &Nodes, redis_pid: u32, spec: &LoadSpec) -> Result<Measu
             .map(|(a, b)| a - b)
             .collect(),
         node_cpu: used(0),
-        redis_cpu: used(1),
+        redis_cpu: redis_pid.and(used(1)),
         other_cpu: used(3)
             .zip(mine)
             .map(|(all, mine)| all.saturating_sub(mine)),
@@ -154,13 +158,13 @@ struct Edge {
 }
 
 impl Edge {
-    async fn read(nodes: &Nodes, redis_pid: u32) -> Result<Edge, String> {
+    async fn read(nodes: &Nodes, redis_pid: Option<u32>) -> Result<Edge, String> {
         let envelopes = nodes.envelopes().await?;
         let of = |pid| procs::cpu_time(Some(pid));
         let node_cpu = nodes.pids().into_iter().map(of).sum();
         let cpu = [
             node_cpu,
-            of(redis_pid),
+            redis_pid.map_or(Some(Duration::ZERO), of),
             procs::cpu_time(None),
             procs::machine_busy(),
         ];
