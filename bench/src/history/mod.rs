@@ -9,7 +9,7 @@
 //! docs/performance/history.md ([`table`]).
 //!
 //! ```text
-//! cargo run --release -p cheese-bench -- history         # about 2.5 min once built
+//! cargo run --release -p cheese-bench -- history         # under 3 min once built
 //! cargo run --release -p cheese-bench -- history --members 1,20,100 --rounds 5
 //! ```
 
@@ -31,8 +31,8 @@ OPTIONS of `history` (one node, alone and on Redis: plain vs history room, vs --
   --publishers N   publisher connections (default 32)
   --inflight N     messages in flight per publisher (default 16)
   --size BYTES     message size (default 64)
-  --warmup SECS    warm-up (default 0.5)   --secs SECS  measured (default 2)
-  --rounds N       runs of each cell, order alternating (default 3)
+  --warmup SECS    warm-up (default 0.5)   --secs SECS  measured (default 1.5)
+  --rounds N       runs of each cell, order rotating (default 5)
   --old REV        the commit whose plain room to compare with (default 8150b5b)
   --no-build       use the node binaries already built
   --no-write       print only; do not write docs/performance/history.md
@@ -95,11 +95,11 @@ fn parse(args: &[String]) -> Result<Settings, String> {
             inflight: 16,
             size: 64,
             warmup: Duration::from_millis(500),
-            secs: Duration::from_secs(2),
+            secs: Duration::from_millis(1500),
         },
         members: vec![1, 20],
         setups: vec![Setup::Alone, Setup::Redis],
-        rounds: 3,
+        rounds: 5,
         old: "8150b5b".to_owned(),
         build: true,
         write: true,
