@@ -170,6 +170,28 @@ impl App {
         self
     }
 
+    /// Keeps history for the rooms whose name matches `pattern` (`*`
+    /// matches any run of characters: `"chat:*"`, `"lobby"`, `"*"`; the
+    /// first pattern given that matches a room wins): their messages get
+    /// a [`Position`](crate::Position), are kept within `history`'s bounds,
+    /// and a client that reconnects gets what it missed with
+    /// [`Socket::join_since`](crate::Socket::join_since). Rooms without
+    /// history cost nothing extra. See the guide's rooms page.
+    ///
+    /// ```
+    /// use cheese_api::{App, History};
+    /// use std::time::Duration;
+    ///
+    /// let app = App::empty()
+    ///     .history("chat:*", History::last(100).ttl(Duration::from_secs(600)))
+    ///     .history("alerts", History::last(10));
+    /// # let _ = app;
+    /// ```
+    pub fn history(self, pattern: &str, history: crate::History) -> App {
+        self.runtime.hub.add_history(pattern, history);
+        self
+    }
+
     /// Adds a named pattern for route segments `<name:kind>`: a segment
     /// matches when `check` accepts its decoded value.
     ///

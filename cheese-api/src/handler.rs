@@ -113,6 +113,19 @@ pub trait WebsocketServer: Default + Send + 'static {
         self.socket().join_with(room, info)
     }
 
+    /// Joins `room` with recovery ([`Socket::join_since`]). Inside a hook
+    /// only.
+    fn join_since(
+        &self,
+        room: &str,
+        since: &crate::Position,
+    ) -> impl std::future::Future<Output = crate::Recovery> + Send {
+        let socket = self.socket();
+        let room = room.to_owned();
+        let since = since.clone();
+        async move { socket.join_since(&room, &since).await }
+    }
+
     /// Leaves `room`. Inside a hook only.
     fn leave(&self, room: &str) {
         self.socket().leave(room);

@@ -152,7 +152,10 @@ pub use http::tls;
 pub use limits::Limits;
 pub use message::{FromMessage, IntoMessage, Json, Message, Rejected, Text};
 pub use request::Request;
-pub use rooms::backplane::{Backplane, Envelope, MemoryBackplane, Target, Topic};
+pub use rooms::backplane::{
+    Backplane, Build, Envelope, HistoryFuture, MemoryBackplane, Target, Topic,
+};
+pub use rooms::history::{BadPosition, History, Kept, Position, Recovery};
 pub use rooms::hub::{Hub, WeakHub};
 pub use rooms::presence::{Member, PresenceError, PresenceFuture};
 pub use rooms::recipients::Recipients;

@@ -17,6 +17,13 @@ pub enum SendError {
     /// `close` was given a code an endpoint may not send, or a reason longer
     /// than 123 bytes.
     InvalidClose(String),
+    /// `publish` or `position` on something that keeps no history: a room
+    /// that matches no [`App::history`](crate::App::history) pattern, a
+    /// route or sockets, or an app whose backplane keeps no history.
+    NoHistory(String),
+    /// The store that numbers a history room's messages (Redis) could not
+    /// be reached; the message reached this node's members only.
+    Unavailable(String),
 }
 
 impl fmt::Display for SendError {
@@ -29,6 +36,8 @@ impl fmt::Display for SendError {
             ),
             SendError::Json(e) => write!(f, "cannot serialize the message as JSON: {e}"),
             SendError::InvalidClose(why) => f.write_str(why),
+            SendError::NoHistory(what) => write!(f, "{what} keeps no history (see App::history)"),
+            SendError::Unavailable(why) => write!(f, "history unavailable: {why}"),
         }
     }
 }

@@ -12,7 +12,9 @@ use crate::connection::error::SendError;
 use crate::connection::outbox::Outbox;
 use crate::message::{IntoMessage, Message};
 use crate::rooms::backplane::NODE_SHIFT;
+use crate::rooms::history::{Position, Recovery};
 use crate::rooms::hub::{Hub, Offer};
+use crate::rooms::recovery::Started;
 use crate::runtime::Runtime;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -285,6 +287,63 @@ impl Socket {
             self.shared.runtime.hub.join(self, room, info);
         }
         Ok(())
+    }
+
+    /// Joins `room` and first delivers every message it kept after
+    /// `since` (a [`Position`] the client saw last), in order, then the
+    /// live ones: no gap and no duplicate, even while others publish during
+    /// the join, on one node and across nodes. [`Recovery::complete`] is
+    /// false when that could not be done fully (the position is older
+    /// than what is kept, or of another epoch, the room keeps no history,
+    /// or Redis is unreachable): the client should reload.
+    ///
+    /// ```
+    /// use cheese_api::prelude::*;
+    /// use cheese_api::{History, Position};
+    ///
+    /// #[derive(Default)]
+    /// struct Chat;
+    ///
+    /// #[websocket("/chat/<since:str>")]
+    /// impl Chat {
+    ///     async fn connection(&mut self, since: String) {
+    ///         match since.parse::<Position>() {
+    ///             Ok(since) => {
+    ///                 let recovery = self.join_since("chat:lobby", &since).await;
+    ///                 if !recovery.complete {
+    ///                     let _ = self.send("reload").await;
+    ///                 }
+    ///             }
+    ///             Err(_) => self.join("chat:lobby"),
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let app = App::empty().websocket::<Chat>().history("chat:*", History::last(100));
+    /// # let _ = app;
+    /// ```
+    pub async fn join_since(&self, room: &str, since: &Position) -> Recovery {
+        let hub = &self.shared.runtime.hub;
+        let started = {
+            let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            if self.shared.status.is_gone() || joined.iter().any(|r| r == room) {
+                Started::Done(Recovery {
+                    complete: false,
+                    recovered: 0,
+                    position: None,
+                })
+            } else {
+                joined.push(room.to_owned());
+                hub.start_recovery(self, room, since)
+            }
+        };
+        match started {
+            Started::Done(recovery) => recovery,
+            Started::Waiting(history, backplane) => {
+                hub.finish_recovery(self, room, since, history, backplane)
+                    .await
+            }
+        }
     }
 
     /// Leaves `room`; rooms are left automatically on disconnect.

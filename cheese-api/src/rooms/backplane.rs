@@ -14,15 +14,21 @@
 //! a room on this node ([`Backplane::track`], [`Backplane::untrack`]), so
 //! the backplane can answer [`Backplane::presence`] for all nodes.
 
+use crate::connection::error::SendError;
 use crate::message::Message;
+use crate::rooms::history::{History, Kept, Log, Position};
 use crate::rooms::hub::Hub;
 use crate::rooms::presence::{Member, PresenceError, PresenceFuture};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
 
 /// Socket ids carry their node's id above this many bits
 /// (`id = node << NODE_SHIFT | counter`).
 pub(crate) const NODE_SHIFT: u32 = 40;
+
+/// The target kind of a room send with a position, on the wire.
+pub(crate) const NUMBERED: u8 = 3;
 
 /// Who a send is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +78,18 @@ pub struct Envelope {
     pub except: Option<u64>,
     /// The message.
     pub message: Message,
+    /// Its place in its room's history, for a numbered send to a room
+    /// with history ([`Backplane::publish_numbered`]).
+    pub position: Option<Position>,
 }
+
+/// Builds a history room's message once its position is known
+/// ([`Recipients::publish`](crate::Recipients::publish)); may be called
+/// again with another position if the first was taken meanwhile.
+pub type Build = Arc<dyn Fn(&Position) -> Result<Message, SendError> + Send + Sync>;
+
+/// What [`Backplane::publish_numbered`] and [`Backplane::history_since`] return.
+pub type HistoryFuture<T> = futures_util::future::BoxFuture<'static, Result<T, SendError>>;
 
 /// Carries sends between nodes.
 ///
@@ -98,6 +115,25 @@ pub struct Envelope {
 /// methods default to doing nothing: a backplane that ignores interest
 /// delivers everything to every node, which stays correct (each hub
 /// delivers only to its own members), just not cheaper.
+///
+/// # Presence
+/// The hub also tells, in the same order, each member joining a room on
+/// this node ([`track`](Self::track), again with the new info when a
+/// member joins with other info) and leaving it ([`untrack`](Self::untrack),
+/// also on disconnect); [`presence`](Self::presence) answers for all nodes.
+/// `track` and `untrack` must not wait either. The defaults keep nothing
+/// and answer [`PresenceError::Unsupported`]: never a wrong answer.
+///
+/// # History
+/// For rooms with history ([`App::history`](crate::App::history)) the hub
+/// does not deliver locally: it hands the message to
+/// [`publish_numbered`](Self::publish_numbered), and the backplane numbers
+/// it in one place for all nodes, keeps it, and delivers it on every node
+/// (this one too) with [`Hub::deliver_numbered`], in position order. A
+/// recovery ([`Socket::join_since`](crate::Socket::join_since)) waits for
+/// [`ready`](Self::ready) and reads [`history_since`](Self::history_since).
+/// A backplane that keeps no history (the defaults) makes `publish` an
+/// error and every recovery incomplete, never a silent gap.
 ///
 /// ```
 /// use cheese_api::{Backplane, Envelope, Hub, Topic};
@@ -165,6 +201,43 @@ pub trait Backplane: Send + Sync + 'static {
         let members = self.presence(room);
         Box::pin(async move { members.await.map(|m| m.len()) })
     }
+    /// Numbers a message of the history room `room`, keeps it (within
+    /// `history`'s bounds) and delivers it to the members on every node,
+    /// this one included, with [`Hub::deliver_numbered`], in position order
+    /// on each node (see [History](Backplane#history)). The work is queued
+    /// before this returns (a caller may drop the future); the future
+    /// gives the position. `None`: this backplane keeps no history (the
+    /// default).
+    fn publish_numbered(
+        &self,
+        room: &str,
+        history: &History,
+        build: Build,
+        except: Option<u64>,
+    ) -> Option<HistoryFuture<Position>> {
+        let _ = (room, history, build, except);
+        None
+    }
+    /// The kept messages of `room` after `since`, and the room's latest
+    /// position (a `since` of another epoch gives just the position).
+    fn history_since(
+        &self,
+        room: &str,
+        history: &History,
+        since: &Position,
+    ) -> HistoryFuture<Kept> {
+        let _ = (room, history, since);
+        Box::pin(std::future::ready(Err(SendError::NoHistory(
+            "this app's backplane".into(),
+        ))))
+    }
+    /// Resolves once this node receives the envelopes of `topic` (after a
+    /// `subscribe`, once its subscription is in place), so a recovery reads
+    /// the history only when nothing newer can be missed.
+    fn ready(&self, topic: &Topic) -> futures_util::future::BoxFuture<'static, ()> {
+        let _ = topic;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Links the apps of one process, as a stand-in for Redis in tests.
@@ -185,6 +258,9 @@ pub struct MemoryBackplane {
     nodes: Arc<Mutex<HashMap<u64, Node>>>,
     /// Every linked app's members, by room, then id.
     presence: Arc<Mutex<HashMap<String, BTreeMap<u64, Member>>>>,
+    /// The history rooms' logs, shared by the linked apps: numbering and
+    /// delivering under this lock keeps every node in position order.
+    logs: Arc<Mutex<HashMap<String, Log>>>,
     /// The node of the app that took this end (set by `start`).
     node: OnceLock<u64>,
 }
@@ -201,6 +277,7 @@ impl Clone for MemoryBackplane {
         MemoryBackplane {
             nodes: self.nodes.clone(),
             presence: self.presence.clone(),
+            logs: self.logs.clone(),
             node: OnceLock::new(),
         }
     }
@@ -298,6 +375,61 @@ impl Backplane for MemoryBackplane {
         let count = self.members().get(room).map_or(0, BTreeMap::len);
         Box::pin(std::future::ready(Ok(count)))
     }
+
+    fn publish_numbered(
+        &self,
+        room: &str,
+        history: &History,
+        build: Build,
+        except: Option<u64>,
+    ) -> Option<HistoryFuture<Position>> {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        let node = self.node.get().copied().unwrap_or_default();
+        let log = logs
+            .entry(room.to_owned())
+            .or_insert_with(|| Log::new(node));
+        if log.expired(history, now) {
+            *log = Log::new(node);
+        }
+        let position = log.next();
+        let message = match build(&position) {
+            Ok(message) => message,
+            Err(e) => return Some(Box::pin(std::future::ready(Err(e)))),
+        };
+        log.append(message.clone(), history, now);
+        let topic = Topic::Room(room.to_owned());
+        let hubs: Vec<Hub> = self
+            .nodes()
+            .values()
+            .filter(|n| n.topics.contains(&topic))
+            .map(|n| n.hub.clone())
+            .collect();
+        for hub in hubs {
+            hub.deliver_numbered(room, &position, &message, except);
+        }
+        Some(Box::pin(std::future::ready(Ok(position))))
+    }
+
+    fn history_since(
+        &self,
+        room: &str,
+        history: &History,
+        since: &Position,
+    ) -> HistoryFuture<Kept> {
+        let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = match logs.get_mut(room) {
+            Some(log) if !log.expired(history, Instant::now()) => {
+                log.since(since, history, Instant::now())
+            }
+            _ => Kept {
+                position: None,
+                messages: Vec::new(),
+                complete: false,
+            },
+        };
+        Box::pin(std::future::ready(Ok(kept)))
+    }
 }
 
 impl Envelope {
@@ -313,7 +445,8 @@ impl Envelope {
     }
 
     /// The wire form for byte-oriented backplanes (Redis):
-    /// `origin u64 | except u64 (0 = none) | target kind u8 | target | message kind u8 | payload`.
+    /// `origin u64 | except u64 (0 = none) | target kind u8 | target | message kind u8 | payload`;
+    /// target kind 3 is a room with a position (room, epoch, offset).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(64 + self.message.len());
         out.extend_from_slice(&self.origin.to_be_bytes());
@@ -322,16 +455,22 @@ impl Envelope {
             out.extend_from_slice(&(s.len() as u32).to_be_bytes());
             out.extend_from_slice(s.as_bytes());
         };
-        match &self.target {
-            Target::Room(room) => {
+        match (&self.target, &self.position) {
+            (Target::Room(room), Some(position)) => {
+                out.push(NUMBERED);
+                put_str(&mut out, room);
+                put_str(&mut out, &position.epoch);
+                out.extend_from_slice(&position.offset.to_be_bytes());
+            }
+            (Target::Room(room), None) => {
                 out.push(0);
                 put_str(&mut out, room);
             }
-            Target::Route(route) => {
+            (Target::Route(route), _) => {
                 out.push(1);
                 put_str(&mut out, route);
             }
-            Target::Sockets(ids) => {
+            (Target::Sockets(ids), _) => {
                 out.push(2);
                 out.extend_from_slice(&(ids.len() as u32).to_be_bytes());
                 for id in ids {
@@ -357,10 +496,23 @@ impl Envelope {
         let origin = u64_of(take(8)?);
         let except = Some(u64_of(take(8)?)).filter(|e| *e != 0);
         let kind = take(1)?[0];
-        let target = match kind {
-            0 | 1 => {
+        let mut position = None;
+        macro_rules! string {
+            () => {{
                 let len = u32_of(take(4)?);
-                let name = String::from_utf8(take(len)?.to_vec()).ok()?;
+                String::from_utf8(take(len)?.to_vec()).ok()?
+            }};
+        }
+        let target = match kind {
+            NUMBERED => {
+                let room = string!();
+                let epoch = string!();
+                let offset = u64_of(take(8)?);
+                position = Some(Position { epoch, offset });
+                Target::Room(room)
+            }
+            0 | 1 => {
+                let name = string!();
                 if kind == 0 {
                     Target::Room(name)
                 } else {
@@ -389,6 +541,7 @@ impl Envelope {
             target,
             except,
             message,
+            position,
         })
     }
 }
@@ -412,9 +565,21 @@ mod tests {
                 target,
                 except: Some(7),
                 message,
+                position: None,
             };
             assert_eq!(Envelope::from_bytes(&e.to_bytes()), Some(e.clone()));
         }
+        let numbered = Envelope {
+            origin: 42,
+            target: Target::Room("chat:1".into()),
+            except: None,
+            message: Message::text("hi"),
+            position: Some(Position {
+                epoch: "e1".into(),
+                offset: 9,
+            }),
+        };
+        assert_eq!(Envelope::from_bytes(&numbered.to_bytes()), Some(numbered));
         assert_eq!(Envelope::from_bytes(&[1, 2, 3]), None);
     }
 
@@ -425,6 +590,7 @@ mod tests {
             target,
             except: None,
             message: Message::text("x"),
+            position: None,
         };
         let room = envelope(Target::Room("lobby".into()));
         assert_eq!(room.topic(), Some(Topic::Room("lobby".into())));

@@ -16,19 +16,20 @@
 use crate::connection::socket::Socket;
 use crate::message::Message;
 use crate::rooms::backplane::{Backplane, Target, Topic};
+use crate::rooms::history::{Histories, Log, Position};
 use crate::rooms::presence::{Member, PresenceError};
 use crate::rooms::recipients::Recipients;
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 type Members = HashMap<u64, Socket>;
 
 #[derive(Default)]
-struct Registry {
+pub(super) struct Registry {
     sockets: Members,
-    rooms: HashMap<String, Room>,
+    pub(super) rooms: HashMap<String, Room>,
     /// Keyed by the route's pattern; a group stays when it empties (there
     /// are as many as routes), so connecting allocates no key or map.
     routes: HashMap<&'static str, Members>,
@@ -37,13 +38,16 @@ struct Registry {
 /// A room on this node: its members, and the presence info of those
 /// that joined with some (`join_with`).
 #[derive(Default)]
-struct Room {
-    members: Members,
+pub(super) struct Room {
+    pub(super) members: Members,
     info: HashMap<u64, serde_json::Value>,
+    /// Members joining with recovery: the numbered messages that arrived
+    /// since, held back until their history is delivered.
+    pub(super) recovering: HashMap<u64, Vec<(Position, Message)>>,
 }
 
 /// What the backplane is told, in the order the hub decided it.
-enum Change {
+pub(super) enum Change {
     /// This node's interest: subscribe (`true`) or unsubscribe.
     Interest(Topic, bool),
     /// A member joined a room (or changed its info there).
@@ -52,8 +56,12 @@ enum Change {
     Untrack(String, u64),
 }
 
-struct HubInner {
+pub(super) struct HubInner {
     registry: Mutex<Registry>,
+    /// Which rooms keep history ([`App::history`](crate::App::history)).
+    pub(super) histories: RwLock<Histories>,
+    /// The history rooms' logs when there is no backplane (one node).
+    pub(super) logs: Mutex<HashMap<String, Arc<Mutex<Log>>>>,
     /// Orders the backplane's subscribe and unsubscribe calls: taken before
     /// the registry lock under which a change was decided is released, and
     /// held while the backplane is told (see [`Hub::tell`]).
@@ -62,7 +70,7 @@ struct HubInner {
     node: u64,
     slow_closes: AtomicU64,
     /// The app's counters (owned by its runtime), for [`Hub::stats`].
-    counters: Arc<Counters>,
+    pub(super) counters: Arc<Counters>,
 }
 
 /// The app's rooms: send to a route's connections, a room or given sockets,
@@ -90,7 +98,7 @@ struct HubInner {
 /// ```
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<HubInner>,
+    pub(super) inner: Arc<HubInner>,
 }
 
 /// A [`Hub`] that does not keep the app's rooms alive ([`Hub::downgrade`]).
@@ -125,6 +133,8 @@ impl Hub {
         Hub {
             inner: Arc::new(HubInner {
                 registry: Mutex::new(Registry::default()),
+                histories: RwLock::default(),
+                logs: Mutex::default(),
                 interest: Mutex::new(()),
                 backplane: Mutex::new(None),
                 node,
@@ -140,7 +150,7 @@ impl Hub {
         WeakHub(Arc::downgrade(&self.inner))
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry> {
+    pub(super) fn registry(&self) -> MutexGuard<'_, Registry> {
         // A panic while holding the lock cannot leave the maps half-updated
         // (every update is one insert or remove), so poisoning is ignored.
         self.inner
@@ -213,7 +223,11 @@ impl Hub {
     /// room with a member unsubscribed. Only transitions (a first member, a
     /// last one) take this lock, broadcasts never; the backplane's calls
     /// queue and return, so it is held briefly.
-    fn tell(&self, registry: MutexGuard<'_, Registry>, changes: impl IntoIterator<Item = Change>) {
+    pub(super) fn tell(
+        &self,
+        registry: MutexGuard<'_, Registry>,
+        changes: impl IntoIterator<Item = Change>,
+    ) {
         let _order = self
             .inner
             .interest
@@ -365,8 +379,23 @@ impl Hub {
     /// Adds `socket` to `room` with `info` (`Null`: none), or replaces its
     /// info when it is a member already.
     pub(crate) fn join(&self, socket: &Socket, room: &str, info: serde_json::Value) {
+        self.join_as(socket, room, info, false);
+    }
+
+    /// [`join`](Self::join); with `recovering`, the member's numbered
+    /// messages are held back until [`finish_recovery`](Self::finish_recovery).
+    pub(super) fn join_as(
+        &self,
+        socket: &Socket,
+        room: &str,
+        info: serde_json::Value,
+        recovering: bool,
+    ) {
         let mut r = self.registry();
         let entry = r.rooms.entry(room.to_owned()).or_default();
+        if recovering {
+            entry.recovering.insert(socket.id(), Vec::new());
+        }
         let first =
             entry.members.insert(socket.id(), socket.clone()).is_none() && entry.members.len() == 1;
         if info.is_null() {
@@ -406,6 +435,7 @@ impl Hub {
             return Vec::new();
         }
         entry.info.remove(&id);
+        entry.recovering.remove(&id);
         let last = entry.members.is_empty();
         if last {
             r.rooms.remove(&room);
@@ -458,24 +488,39 @@ impl Hub {
             }
             .unwrap_or_default()
         };
-        let mut delivered = 0;
-        for socket in receivers {
-            if Some(socket.id()) == except {
-                continue;
-            }
-            match socket.offer(message.clone()) {
-                Offer::Queued => delivered += 1,
-                Offer::Closed => {}
-                Offer::TooSlow => {
-                    self.inner.slow_closes.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(
-                        id = socket.id(),
-                        "closing a connection that cannot keep up with broadcasts (1013)"
-                    );
-                }
+        self.offer_all(receivers, message, except)
+    }
+
+    /// Offers `message` to each of `receivers` but `except`; returns how
+    /// many queued it.
+    pub(super) fn offer_all(
+        &self,
+        receivers: Vec<Socket>,
+        message: &Message,
+        except: Option<u64>,
+    ) -> usize {
+        receivers
+            .iter()
+            .filter(|socket| Some(socket.id()) != except)
+            .filter(|socket| self.offer(socket, message.clone()))
+            .count()
+    }
+
+    /// Offers `message` to `socket`: a receiver too slow for broadcasts is
+    /// closed (1013) and counted. True when queued.
+    pub(super) fn offer(&self, socket: &Socket, message: Message) -> bool {
+        match socket.offer(message) {
+            Offer::Queued => true,
+            Offer::Closed => false,
+            Offer::TooSlow => {
+                self.inner.slow_closes.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    id = socket.id(),
+                    "closing a connection that cannot keep up with broadcasts (1013)"
+                );
+                false
             }
         }
-        delivered
     }
 }
 
