@@ -157,7 +157,10 @@ async fn messages_older_than_the_ttl_are_gone(nodes: usize) {
 
     let mut client = servers[nodes - 1].connect("/chat").await;
     let (got, answer) = rejoin(&mut client, ROOM, sent[0].at()).await;
-    assert!(published.elapsed() < TTL, "checked too late to mean anything");
+    assert!(
+        published.elapsed() < TTL,
+        "checked too late to mean anything"
+    );
     assert_eq!(got, sent[1..]);
     assert!(answer.complete && answer.recovered == 2, "{answer:?}");
 
@@ -204,7 +207,11 @@ async fn plain_sends_are_numbered_and_recovered(nodes: usize) {
         .publish(|at| Json(json!({ "text": "not-ann", "epoch": at.epoch, "offset": at.offset })))
         .await
         .unwrap();
-    assert_eq!(at.offset, first.at().offset + 3, "the plain sends were numbered");
+    assert_eq!(
+        at.offset,
+        first.at().offset + 3,
+        "the plain sends were numbered"
+    );
     let not_ann = Msg::new("not-ann", &at);
     assert_eq!(recv(&mut bob).await, not_ann);
     ann.expect_nothing(QUIET).await;
@@ -237,7 +244,10 @@ async fn a_room_without_history_has_no_positions() {
         "{refused:?}"
     );
     let refused = hub.to_route("/chat").publish(|_| "x").await;
-    assert!(matches!(refused, Err(SendError::NoHistory(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(SendError::NoHistory(_))),
+        "{refused:?}"
+    );
     assert!(matches!(
         hub.position("plain").await,
         Err(SendError::NoHistory(_))

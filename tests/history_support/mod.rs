@@ -8,17 +8,17 @@
 //! - [`drop_and_recover`]: a client drops its TCP connection, 50 messages
 //!   are published on every node, it comes back (on another node) with its
 //!   last position and gets exactly those, then the live ones, once each.
-//! - [`racing_rejoins`]: clients drop and rejoin from their last position
-//!   while a loop publishes on every node; each client's stream (before and
-//!   after the rejoin) must be the published one, without a gap or a
-//!   duplicate.
+//! - [`racing_rejoins`]: clients drop and rejoin from their last position,
+//!   a few times each, while a loop publishes on every node; each client's
+//!   stream (over all its connections) must be the published one, without
+//!   a gap or a duplicate.
 //!
 //! Room messages are `{"text", "epoch", "offset"}` ([`publish`]); a plain
 //! `send` is any other text and carries no position.
 #![allow(dead_code)] // each test binary uses a part
 
 use cheese_api::prelude::*;
-use cheese_api::testing::{TestClient, TestServer};
+use cheese_api::testing::{TestClient, TestRequest, TestServer};
 use cheese_api::Position;
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -207,12 +207,31 @@ pub fn assert_gapless(stream: &[Msg], what: &str) {
         let (a, b) = (pair[0].at(), pair[1].at());
         assert!(
             b.epoch == a.epoch && b.offset == a.offset + 1,
-            "{what}: message {} at {b} ({:?}) follows {a} ({:?})",
+            "{what}: message {} at {b} ({:?}) follows {a} ({:?}); offsets: {}",
             k + 1,
             pair[1].text,
-            pair[0].text
+            pair[0].text,
+            runs(stream)
         );
     }
+}
+
+/// `stream`'s offsets as runs, `[index] first..=last`: where a gap, a
+/// duplicate or a reordering is.
+fn runs(stream: &[Msg]) -> String {
+    let mut runs: Vec<(usize, u64, u64)> = Vec::new();
+    for (k, m) in stream.iter().enumerate() {
+        let offset = m.at().offset;
+        match runs.last_mut() {
+            Some((_, _, last)) if offset == *last + 1 => *last = offset,
+            _ => runs.push((k, offset, offset)),
+        }
+    }
+    let runs: Vec<String> = runs
+        .iter()
+        .map(|(k, first, last)| format!("[{k}] {first}..={last}"))
+        .collect();
+    runs.join(", ")
 }
 
 /// One member of `room` on each server, once a publish on any node reaches
@@ -301,7 +320,11 @@ pub async fn drop_and_recover(servers: &[&TestServer], room: &str) {
     // Then the live ones, from every node, once each.
     let texts: Vec<String> = (0..hubs.len()).map(|k| format!("live-{k}")).collect();
     let live = publish_all(&hubs, room, &texts).await;
-    assert_eq!(recv_n(&mut ann, live.len()).await, live, "live after recovery");
+    assert_eq!(
+        recv_n(&mut ann, live.len()).await,
+        live,
+        "live after recovery"
+    );
     for (n, client) in stayed.iter_mut().enumerate() {
         assert_eq!(recv_n(client, live.len()).await, live, "member on node {n}");
     }
@@ -311,54 +334,44 @@ pub async fn drop_and_recover(servers: &[&TestServer], room: &str) {
     }
 }
 
-/// What one client saw in [`racing_rejoins`].
+/// How many times each client of [`racing_rejoins`] drops and rejoins.
+const ROUNDS: usize = 3;
+
+/// What one client of [`racing_rejoins`] saw.
 struct Seen {
-    before: Vec<Msg>,
-    /// Up to the answer to `since`.
-    rejoining: Vec<Msg>,
-    answer: Rec,
-    after: Vec<Msg>,
+    /// Every room message, over all its connections, through `end`.
+    stream: Vec<Msg>,
+    /// Each rejoin: where in `stream` it began, how many messages came
+    /// before its answer, and the answer.
+    rejoins: Vec<(usize, usize, Rec)>,
 }
 
 /// `clients` clients join `room` (on the servers in turn) while a loop
 /// publishes on every server; each reads a few messages, drops its TCP
-/// connection, and rejoins from its last position on the next server,
-/// while the loop goes on. Once all rejoined the loop stops with `end`.
-/// Every client's stream (before, then from the rejoin on) must be the
-/// published messages themselves, gapless and without duplicates, through
-/// `end`, and its recovery complete; a member on each node that stayed sees
-/// every one.
+/// connection and rejoins from its last position on the next server,
+/// [`ROUNDS`] times, while the loop goes on. Once all rejoined for the last
+/// time the loop stops with `end`. Every client's stream (over all its
+/// connections) must be the published messages themselves, gapless and
+/// without duplicates, through `end`, and every recovery complete; a member
+/// on each node that stayed sees every one.
 pub async fn racing_rejoins(servers: &[&TestServer], room: &str, clients: usize) {
     let hubs = hubs(servers);
     let (mut stayed, linked_at) = witnesses(servers, room).await;
     let stop = Arc::new(AtomicBool::new(false));
-    let publisher = tokio::spawn(publish_until(hubs.clone(), room.to_owned(), stop.clone()));
+    // Two publishers, on two nodes if there are.
+    let publishers: Vec<_> = (0..2)
+        .map(|n| {
+            let hub = hubs[n % hubs.len()].clone();
+            tokio::spawn(publish_until(n, hub, room.to_owned(), stop.clone()))
+        })
+        .collect();
 
     let (rejoined, mut all_rejoined) = tokio::sync::mpsc::channel(clients);
+    let requests: Vec<TestRequest> = servers.iter().map(|s| s.request("/chat")).collect();
     let tasks: Vec<_> = (0..clients)
         .map(|i| {
-            let first = servers[i % servers.len()].request("/chat");
-            let second = servers[(i + 1) % servers.len()].request("/chat");
-            let (room, rejoined) = (room.to_owned(), rejoined.clone());
-            tokio::spawn(async move {
-                let mut client = first.connect().await.expect("connect");
-                client.send(format!("join {room}")).await;
-                let before = recv_n(&mut client, 3 + i % 5).await;
-                drop(client);
-                // Spread the rejoins over a few dozen publishes.
-                tokio::time::sleep(Duration::from_millis(2 * i as u64)).await;
-                let mut client = second.connect().await.expect("reconnect");
-                let (rejoining, answer) = rejoin(&mut client, &room, before[before.len() - 1].at()).await;
-                rejoined.send(()).await.unwrap();
-                let after = recv_until(&mut client, "end").await;
-                client.expect_nothing(Duration::from_millis(50)).await;
-                Seen {
-                    before,
-                    rejoining,
-                    answer,
-                    after,
-                }
-            })
+            let task = rejoin_rounds(i, requests.clone(), room.to_owned(), rejoined.clone());
+            tokio::spawn(task)
         })
         .collect();
     drop(rejoined);
@@ -367,9 +380,14 @@ pub async fn racing_rejoins(servers: &[&TestServer], room: &str, clients: usize)
             break; // a client failed: its task says why below
         }
     }
-    tokio::time::sleep(Duration::from_millis(50)).await; // publishes after the last rejoin
+    tokio::time::sleep(Duration::from_millis(20)).await; // publishes after the last rejoin
     stop.store(true, Ordering::Relaxed);
-    let published = publisher.await.unwrap();
+    let mut published = Vec::new();
+    for publisher in publishers {
+        published.extend(publisher.await.unwrap());
+    }
+    published.sort_by_key(|m| m.at().offset);
+    published.push(Msg::new("end", &publish(&hubs[0], room, "end").await));
     assert_eq!(published[0].at().offset, linked_at.offset + 1);
     assert_gapless(&published, "the positions publish returned");
     // The message published at `offset`.
@@ -378,43 +396,82 @@ pub async fn racing_rejoins(servers: &[&TestServer], room: &str, clients: usize)
     let (mut raced, mut recovered) = (0, 0);
     for (i, task) in tasks.into_iter().enumerate() {
         let seen = task.await.unwrap_or_else(|e| panic!("client {i}: {e}"));
-        assert!(seen.answer.complete, "client {i}: {:?}", seen.answer);
-        assert!(seen.answer.recovered <= seen.rejoining.len(), "client {i}");
-        let stream: Vec<Msg> = [seen.before, seen.rejoining.clone(), seen.after].concat();
-        assert_gapless(&stream, &format!("client {i}"));
-        for m in &stream {
+        for (_, before_answer, answer) in &seen.rejoins {
+            assert!(answer.complete, "client {i}: {answer:?}");
+            assert!(answer.recovered <= *before_answer, "client {i}: {answer:?}");
+            raced += usize::from(*before_answer > answer.recovered);
+            recovered += answer.recovered;
+        }
+        let rejoins: Vec<_> = seen.rejoins.iter().map(|r| (r.0, &r.2)).collect();
+        assert_gapless(
+            &seen.stream,
+            &format!("client {i} (rejoins at {rejoins:?})"),
+        );
+        for m in &seen.stream {
             assert_eq!(m, sent(m), "client {i}: not what was published there");
         }
-        assert_eq!(stream.last(), published.last(), "client {i} got through `end`");
-        raced += usize::from(seen.rejoining.len() > seen.answer.recovered);
-        recovered += seen.answer.recovered;
+        assert_eq!(
+            seen.stream.last(),
+            published.last(),
+            "client {i} got through `end`"
+        );
     }
     for (n, client) in stayed.iter_mut().enumerate() {
         let got = recv_until(client, "end").await;
         assert_eq!(got, published, "member on node {n}");
     }
     println!(
-        "racing rejoins: {} published, {clients} rejoined, {recovered} recovered in all, \
-         {raced} got live messages before their answer",
+        "racing rejoins: {} published, {clients} clients rejoined {ROUNDS} times each, \
+         {recovered} recovered in all, {raced} rejoins got live messages before their answer",
         published.len()
     );
 }
 
-/// Publishes `m-0`, `m-1`, ... on `hubs` in turn (a few per millisecond)
-/// until `stop`, then `end`; returns every message as published.
-async fn publish_until(hubs: Vec<Hub>, room: String, stop: Arc<AtomicBool>) -> Vec<Msg> {
+/// Client `i` of [`racing_rejoins`]: joins on server `i`, then [`ROUNDS`]
+/// times reads a few messages, drops its connection and rejoins on the
+/// next server; says so on `rejoined`, then reads through `end`.
+async fn rejoin_rounds(
+    i: usize,
+    servers: Vec<TestRequest>,
+    room: String,
+    rejoined: tokio::sync::mpsc::Sender<()>,
+) -> Seen {
+    let server = |k: usize| servers[(i + k) % servers.len()].clone();
+    let mut client = server(0).connect().await.expect("connect");
+    client.send(format!("join {room}")).await;
+    let mut seen = Seen {
+        stream: Vec::new(),
+        rejoins: Vec::new(),
+    };
+    for round in 1..=ROUNDS {
+        seen.stream
+            .extend(recv_n(&mut client, 1 + (i + round) % 5).await);
+        drop(client); // TCP ends, no close frame
+                      // Spread the rejoins over many publishes.
+        tokio::time::sleep(Duration::from_millis(i as u64)).await;
+        client = server(round).connect().await.expect("reconnect");
+        let last = seen.stream[seen.stream.len() - 1].at().clone();
+        let (got, answer) = rejoin(&mut client, &room, &last).await;
+        seen.rejoins.push((seen.stream.len(), got.len(), answer));
+        seen.stream.extend(got);
+    }
+    rejoined.send(()).await.unwrap();
+    seen.stream.extend(recv_until(&mut client, "end").await);
+    client.expect_nothing(Duration::from_millis(50)).await;
+    seen
+}
+
+/// Publishes `m-N-0`, `m-N-1`, ... on `hub` (in bursts of 50 a
+/// millisecond) until `stop`; returns them as published.
+async fn publish_until(n: usize, hub: Hub, room: String, stop: Arc<AtomicBool>) -> Vec<Msg> {
     let mut published = Vec::new();
-    let mut k = 0;
     while !stop.load(Ordering::Relaxed) {
-        let text = format!("m-{k}");
-        let at = publish(&hubs[k % hubs.len()], &room, &text).await;
+        let text = format!("m-{n}-{}", published.len());
+        let at = publish(&hub, &room, &text).await;
         published.push(Msg::new(&text, &at));
-        k += 1;
-        if k % 3 == 0 {
+        if published.len() % 50 == 0 {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
-    let at = publish(&hubs[k % hubs.len()], &room, "end").await;
-    published.push(Msg::new("end", &at));
     published
 }

@@ -70,7 +70,10 @@ pub async fn history_epoch_changes_when_redis_is_flushed(kind: Kind, test: &str)
     let mut late = b.server.connect("/chat").await;
     let (got, answer) = rejoin(&mut late, ROOM, &before).await;
     assert!(!answer.complete, "{answer:?}");
-    assert!(got.iter().all(|m| *m == after), "only the new epoch: {got:?}");
+    assert!(
+        got.iter().all(|m| *m == after),
+        "only the new epoch: {got:?}"
+    );
     // The new epoch recovers like the old one did.
     let mut next = a.server.connect("/chat").await;
     let (got, answer) = rejoin(&mut next, ROOM, after.at()).await;
@@ -117,7 +120,10 @@ pub async fn history_outage_reaches_local_members_with_a_hole_then_a_new_epoch(
         let (_, answer) = tokio::time::timeout(SETTLE, rejoin(&mut resumer, ROOM, since))
             .await
             .expect("join_since returns while Redis is down");
-        assert!(!answer.complete, "since {since} while Redis is down: {answer:?}");
+        assert!(
+            !answer.complete,
+            "since {since} while Redis is down: {answer:?}"
+        );
     }
 
     redis.start().await;
@@ -128,7 +134,10 @@ pub async fn history_outage_reaches_local_members_with_a_hole_then_a_new_epoch(
     for since in [during.at(), &before] {
         let mut resumer = b.server.connect("/chat").await;
         let (_, answer) = rejoin(&mut resumer, ROOM, since).await;
-        assert!(!answer.complete, "since {since} after the restart: {answer:?}");
+        assert!(
+            !answer.complete,
+            "since {since} after the restart: {answer:?}"
+        );
     }
 }
 
@@ -145,7 +154,7 @@ pub async fn history_keys_are_bounded_and_expire(kind: Kind, test: &str) {
     let a = history_node(&redis, &prefix, 0, History::last(N).ttl(TTL)).await;
     wait_connected(&[&a]).await;
     let texts: Vec<String> = (1..=3 * N).map(|k| format!("m-{k}")).collect();
-    let sent = publish_all(&[a.hub.clone()], ROOM, &texts).await;
+    let sent = publish_all(std::slice::from_ref(&a.hub), ROOM, &texts).await;
     let published = Instant::now();
 
     let stream = format!("{prefix}:history:{{{ROOM}}}");
@@ -160,7 +169,10 @@ pub async fn history_keys_are_bounded_and_expire(kind: Kind, test: &str) {
             "PTTL {key}: {pttl}"
         );
     }
-    assert!(published.elapsed() < TTL, "checked too late to mean anything");
+    assert!(
+        published.elapsed() < TTL,
+        "checked too late to mean anything"
+    );
     // Recovery agrees: from offset 0, only the last N.
     let mut client = a.server.connect("/chat").await;
     let start = Position {
