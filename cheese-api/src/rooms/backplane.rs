@@ -233,10 +233,11 @@ pub trait Backplane: Send + Sync + 'static {
     }
     /// Resolves once this node receives the envelopes of `topic` (after a
     /// `subscribe`, once its subscription is in place), so a recovery reads
-    /// the history only when nothing newer can be missed.
-    fn ready(&self, topic: &Topic) -> futures_util::future::BoxFuture<'static, ()> {
+    /// the history only when nothing newer can be missed: `true`; `false`
+    /// when it gave up waiting (the recovery is then incomplete).
+    fn ready(&self, topic: &Topic) -> futures_util::future::BoxFuture<'static, bool> {
         let _ = topic;
-        Box::pin(std::future::ready(()))
+        Box::pin(std::future::ready(true))
     }
 }
 

@@ -182,8 +182,15 @@ impl Hub {
         history: History,
         backplane: Arc<dyn Backplane>,
     ) -> Recovery {
-        backplane.ready(&Topic::Room(room.to_owned())).await;
-        let kept = backplane.history_since(room, &history, since).await;
+        let ready = backplane.ready(&Topic::Room(room.to_owned())).await;
+        let kept = match backplane.history_since(room, &history, since).await {
+            // Not subscribed: live messages may have passed unseen.
+            Ok(kept) if !ready => Ok(Kept {
+                complete: false,
+                ..kept
+            }),
+            kept => kept,
+        };
         let held = {
             let mut r = self.registry();
             let entry = r.rooms.get_mut(room);

@@ -6,14 +6,15 @@
 //! channel lives on the shard of its hash slot, so pub/sub scales with the
 //! cluster. The crate's cluster client routes every command by its key or
 //! channel; a pipeline may not span slots, so on a Cluster a batch goes
-//! out as one pipeline per key or channel (in order), concurrently.
+//! out as one pipeline per slot (in order), concurrently.
 
-use crate::rooms::backplane::Envelope;
+use crate::rooms::backplane::{Envelope, Target, NUMBERED};
 use crate::rooms::hub::WeakHub;
 use futures_util::future::try_join_all;
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{Route, SlotAddr};
 use redis::{
     Cmd, ConnectionInfo, FromRedisValue, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
 };
@@ -137,44 +138,52 @@ impl Conn {
         }
     }
 
-    /// Runs `cmds`, ignoring their answers but not their errors: one
-    /// pipelined round trip on a single server; on a Cluster one pipeline
-    /// per key or channel, concurrently, each in order.
+    /// Runs `cmds`, ignoring their answers but not their errors.
     pub(super) async fn run(&mut self, cmds: &[Cmd]) -> RedisResult<()> {
+        self.answers(cmds).await.map(drop)
+    }
+
+    /// Runs `cmds` and gives their answers in order: one pipelined round
+    /// trip on a single server; on a Cluster one pipeline per hash slot,
+    /// concurrently, each in order (a pipeline may not span slots, and
+    /// commands sent one by one may overtake each other).
+    pub(super) async fn answers(&mut self, cmds: &[Cmd]) -> RedisResult<Vec<Value>> {
         if cmds.is_empty() {
-            return Ok(());
+            return Ok(Vec::new());
         }
         match self {
             Conn::Single(c) => {
                 let mut pipe = redis::pipe();
                 for cmd in cmds {
-                    pipe.add_command(cmd.clone()).ignore();
+                    pipe.add_command(cmd.clone());
                 }
-                pipe.query_async::<()>(c).await
+                pipe.query_async(c).await
             }
-            // One pipeline per key (channel), in the order given, the
-            // pipelines concurrently: a pipeline may not span hash slots,
-            // and commands sent one by one may overtake each other.
             Conn::Cluster(c) => {
-                let mut pipes: Vec<redis::Pipeline> = Vec::new();
-                let mut by_key: HashMap<&[u8], usize> = HashMap::new();
-                for cmd in cmds {
-                    let key = match cmd.args_iter().nth(1) {
-                        Some(redis::Arg::Simple(key)) => key,
-                        _ => &[],
-                    };
-                    let at = *by_key.entry(key).or_insert_with(|| {
-                        pipes.push(redis::pipe());
+                // Each pipeline with the places of its commands in `cmds`.
+                let mut pipes: Vec<(redis::Pipeline, Vec<usize>)> = Vec::new();
+                let mut by_slot: HashMap<Route, usize> = HashMap::new();
+                for (i, cmd) in cmds.iter().enumerate() {
+                    let slot = Route::with_key(key_of(cmd), SlotAddr::Master);
+                    let at = *by_slot.entry(slot).or_insert_with(|| {
+                        pipes.push((redis::pipe(), Vec::new()));
                         pipes.len() - 1
                     });
-                    pipes[at].add_command(cmd.clone()).ignore();
+                    pipes[at].0.add_command(cmd.clone());
+                    pipes[at].1.push(i);
                 }
-                try_join_all(pipes.iter().map(|pipe| {
+                let answers = try_join_all(pipes.iter().map(|(pipe, _)| {
                     let mut c = c.clone();
-                    async move { pipe.query_async::<()>(&mut c).await }
+                    async move { pipe.query_async::<Vec<Value>>(&mut c).await }
                 }))
                 .await?;
-                Ok(())
+                let mut ordered = vec![Value::Nil; cmds.len()];
+                for ((_, places), answers) in pipes.iter().zip(answers) {
+                    for (place, answer) in places.iter().zip(answers) {
+                        ordered[*place] = answer;
+                    }
+                }
+                Ok(ordered)
             }
         }
     }
@@ -185,6 +194,25 @@ impl Conn {
             Conn::Single(c) => cmd.query_async(c).await,
             Conn::Cluster(c) => cmd.query_async(c).await,
         }
+    }
+}
+
+/// The key (or shard channel) a command is routed by: after the script
+/// and the key count for `EVALSHA`, else the first argument.
+fn key_of(cmd: &Cmd) -> &[u8] {
+    let mut args = cmd.args_iter();
+    let name = match args.next() {
+        Some(redis::Arg::Simple(name)) => name,
+        _ => return &[],
+    };
+    let skip = if name.eq_ignore_ascii_case(b"EVALSHA") || name.eq_ignore_ascii_case(b"EVAL") {
+        2
+    } else {
+        0
+    };
+    match args.nth(skip) {
+        Some(redis::Arg::Simple(key)) => key,
+        _ => &[],
     }
 }
 
@@ -218,10 +246,22 @@ impl AsyncPushSender for Pushes {
                 };
                 // This node's own sends come back too (it may be subscribed
                 // to the channel): told by the first 8 bytes, not decoded.
-                if payload.get(..8) == Some(&hub.node().to_be_bytes()[..]) {
+                // Numbered ones (history rooms) are delivered only so, in
+                // position order, on every node this one included.
+                let numbered = payload.get(16) == Some(&NUMBERED);
+                if !numbered && payload.get(..8) == Some(&hub.node().to_be_bytes()[..]) {
                     return Ok(());
                 }
                 match Envelope::from_bytes(payload) {
+                    Some(Envelope {
+                        target: Target::Room(room),
+                        position: Some(position),
+                        message,
+                        except,
+                        ..
+                    }) => {
+                        hub.deliver_numbered(&room, &position, &message, except);
+                    }
                     Some(e) => {
                         hub.deliver(&e.target, &e.message, e.except);
                     }

@@ -10,20 +10,25 @@
 //! reconnects by itself and subscribes and writes everything again.
 
 mod conn;
+mod history;
 mod link;
 mod store;
 mod worker;
 
-use crate::rooms::backplane::{Backplane, Envelope, Topic};
-use crate::rooms::hub::Hub;
+use crate::connection::error::SendError;
+use crate::rooms::backplane::{Backplane, Build, Envelope, HistoryFuture, Topic};
+use crate::rooms::history::{fresh_epoch, History, Kept, Position};
+use crate::rooms::hub::{Hub, WeakHub};
 use crate::rooms::presence::{Member, PresenceError, PresenceFuture};
 use conn::{Conn, Servers};
+use history::Job;
 use link::{Health, Link};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 use store::Names;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use worker::{Wanted, Worker};
 
 /// Links the apps of many processes or machines through Redis pub/sub.
@@ -123,6 +128,10 @@ impl std::fmt::Debug for RedisBackplane {
     }
 }
 
+/// How long a recovery waits for this node to subscribe to its room
+/// before reading the history anyway (then it may be incomplete).
+const READY_WAIT: Duration = Duration::from_secs(2);
+
 /// An envelope for Redis (its bytes) and its channel.
 type Outgoing = (String, Vec<u8>);
 
@@ -131,6 +140,16 @@ type Outgoing = (String, Vec<u8>);
 struct Shared {
     tx: mpsc::Sender<Outgoing>,
     rx: Mutex<Option<mpsc::Receiver<Outgoing>>>,
+    /// Numbered sends of history rooms, for the task.
+    jobs: mpsc::Sender<Job>,
+    jobs_rx: Mutex<Option<mpsc::Receiver<Job>>>,
+    /// The channels subscribed right now (empty while disconnected).
+    subscribed: watch::Sender<HashSet<String>>,
+    /// The hub, once started: for history sends delivered on this node
+    /// only, with `offline` positions (epoch, last offset) while Redis is
+    /// unreachable.
+    hub: OnceLock<WeakHub>,
+    offline: Mutex<(String, u64)>,
     health: Arc<Health>,
     /// What the hub wants subscribed and written; the task is woken by
     /// `wake` when it changes.
@@ -281,10 +300,16 @@ impl RedisBackplane {
 impl Shared {
     fn new(capacity: usize) -> Arc<Shared> {
         let (tx, rx) = mpsc::channel(capacity);
+        let (jobs, jobs_rx) = mpsc::channel(capacity);
         let (stop, stopped) = watch::channel(());
         Arc::new(Shared {
             tx,
             rx: Mutex::new(Some(rx)),
+            jobs,
+            jobs_rx: Mutex::new(Some(jobs_rx)),
+            subscribed: watch::Sender::new(HashSet::new()),
+            hub: OnceLock::new(),
+            offline: Mutex::new((String::new(), 0)),
             health: Arc::default(),
             wanted: Mutex::default(),
             wake: Notify::new(),
@@ -301,6 +326,32 @@ impl Shared {
 
     fn live(&self) -> MutexGuard<'_, Option<Conn>> {
         self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Delivers a history room's send on this node only, with a position
+    /// of an epoch of this node's own (`offline-...`): whoever resumes
+    /// from it gets an incomplete recovery, never a silent gap.
+    fn offline(&self, job: Job) {
+        let position = {
+            let mut offline = self.offline.lock().unwrap_or_else(|e| e.into_inner());
+            let node = self.node.get().copied().unwrap_or_default();
+            if offline.0.is_empty() {
+                offline.0 = format!("offline-{}", fresh_epoch(node));
+            }
+            offline.1 += 1;
+            Position {
+                epoch: offline.0.clone(),
+                offset: offline.1,
+            }
+        };
+        let result = (job.build)(&position).map(|message| {
+            if let Some(hub) = self.hub.get().and_then(WeakHub::upgrade) {
+                hub.deliver_numbered(&job.room, &position, &message, job.except);
+            }
+        });
+        let _ = job.reply.send(result.and(Err(SendError::Unavailable(
+            "Redis is unreachable: delivered on this node only".into(),
+        ))));
     }
 
     /// Changes what is wanted and wakes the task.
@@ -351,6 +402,14 @@ impl Backplane for RedisBackplane {
             return;
         };
         let _ = self.shared.node.set(hub.node());
+        let _ = self.shared.hub.set(hub.downgrade());
+        let jobs = self
+            .shared
+            .jobs_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .expect("taken with rx, once");
         let worker = Worker {
             servers: self.servers.clone(),
             names: self.names.clone(),
@@ -359,6 +418,8 @@ impl Backplane for RedisBackplane {
             hub: hub.downgrade(),
             shared: self.shared.clone(),
             rx,
+            jobs,
+            numbering: history::Numbering::default(),
             link: Link::new(&self.shared.health, "connection"),
         };
         match tokio::runtime::Handle::try_current() {
@@ -428,6 +489,70 @@ impl Backplane for RedisBackplane {
         Box::pin(async move {
             let (mut conn, node) = asking?;
             store::members(&mut conn, &names, &room, node, mine).await
+        })
+    }
+
+    fn publish_numbered(
+        &self,
+        room: &str,
+        history: &History,
+        build: Build,
+        except: Option<u64>,
+    ) -> Option<HistoryFuture<Position>> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            room: room.to_owned(),
+            history: *history,
+            build,
+            except,
+            reply,
+        };
+        if let Err(e) = self.shared.jobs.try_send(job) {
+            // Redis cannot keep up (or the task is gone): this node's
+            // members still get it, as a hole.
+            let job = match e {
+                mpsc::error::TrySendError::Full(job) | mpsc::error::TrySendError::Closed(job) => {
+                    job
+                }
+            };
+            self.shared.health.dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.offline(job);
+        }
+        Some(Box::pin(async move {
+            answer.await.unwrap_or_else(|_| {
+                Err(SendError::Unavailable("the Redis backplane stopped".into()))
+            })
+        }))
+    }
+
+    fn history_since(
+        &self,
+        room: &str,
+        _history: &History,
+        since: &Position,
+    ) -> HistoryFuture<Kept> {
+        let conn = self.shared.live().clone();
+        let names = self.names.clone();
+        let room = room.to_owned();
+        let since = since.clone();
+        Box::pin(async move {
+            let Some(mut conn) = conn else {
+                return Err(SendError::Unavailable("not connected to Redis".into()));
+            };
+            history::read(&mut conn, &names, &room, &since).await
+        })
+    }
+
+    fn ready(&self, topic: &Topic) -> futures_util::future::BoxFuture<'static, bool> {
+        let channel = self.names.channel(topic);
+        let mut subscribed = self.shared.subscribed.subscribe();
+        let connected = self.shared.live().is_some();
+        Box::pin(async move {
+            if !connected {
+                return false;
+            }
+            let wait = subscribed.wait_for(|s| s.contains(&channel));
+            matches!(tokio::time::timeout(READY_WAIT, wait).await, Ok(Ok(_)))
         })
     }
 

@@ -41,6 +41,16 @@ impl Names {
         format!("{}:presence:{{{room}}}", self.prefix)
     }
 
+    /// A history room's stream of envelopes.
+    pub(super) fn history(&self, room: &str) -> String {
+        format!("{}:history:{{{room}}}", self.prefix)
+    }
+
+    /// A history room's epoch, last offset and last send's token.
+    pub(super) fn history_meta(&self, room: &str) -> String {
+        format!("{}:history-meta:{{{room}}}", self.prefix)
+    }
+
     pub(super) fn alive(&self, node: u64) -> String {
         format!("{{{}}}:alive:{node}", self.prefix)
     }
@@ -212,5 +222,8 @@ mod tests {
         assert_eq!(names.members("lobby"), "app:presence:{lobby}");
         // One hash tag for every node's key: one Cluster slot, one MGET.
         assert_eq!(names.alive(7), "{app}:alive:7");
+        // A room's channel and history keys share its hash tag.
+        assert_eq!(names.history("lobby"), "app:history:{lobby}");
+        assert_eq!(names.history_meta("lobby"), "app:history-meta:{lobby}");
     }
 }

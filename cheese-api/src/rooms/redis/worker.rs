@@ -10,6 +10,7 @@
 //! everything again and rewrites all of this node's members.
 
 use super::conn::{Conn, Pushes, Servers};
+use super::history::{Job, Numbering};
 use super::link::Link;
 use super::store::{self, Names};
 use super::{Outgoing, Shared};
@@ -78,6 +79,9 @@ pub(super) struct Worker {
     pub(super) hub: WeakHub,
     pub(super) shared: Arc<Shared>,
     pub(super) rx: mpsc::Receiver<Outgoing>,
+    /// Numbered sends of history rooms.
+    pub(super) jobs: mpsc::Receiver<Job>,
+    pub(super) numbering: Numbering,
     pub(super) link: Link,
 }
 
@@ -112,6 +116,7 @@ impl Worker {
                 Err(_) => "timed out connecting".to_owned(),
             };
             *self.shared.live() = None;
+            self.shared.subscribed.send_replace(HashSet::new());
             self.link.failed(&self.names.prefix, &error);
             // While Redis is away, keep emptying the queue (those sends are
             // dropped for the other nodes) so nothing stale piles up.
@@ -126,6 +131,9 @@ impl Worker {
                         }
                         None => return,
                     },
+                    // History rooms' sends reach this node's members, with
+                    // a position of this node's own (a hole for recovery).
+                    Some(job) = self.jobs.recv() => self.shared.offline(job),
                     _ = stopped.changed() => return,
                 }
             }
@@ -139,6 +147,8 @@ impl Worker {
         let mut stopped = self.shared.stopped.clone();
         let mut subscribed = HashSet::new();
         self.shared.wanted().all_dirty();
+        self.numbering.forget();
+        self.numbering.load(&mut conn).await;
         if let Err(e) = self.heartbeat(&mut conn, true).await {
             return End::Failed(e);
         }
@@ -163,6 +173,7 @@ impl Worker {
                     Some(first) => self.publish(&mut conn, first).await,
                     None => return End::Stopped,
                 },
+                Some(first) = self.jobs.recv() => self.number(&mut conn, first).await,
                 _ = tick.tick() => {
                     if self.hub.upgrade().is_none() {
                         self.goodbye(&mut conn).await;
@@ -240,11 +251,15 @@ impl Worker {
         let result = async {
             let new: Vec<String> = channels.difference(subscribed).cloned().collect();
             conn.subscribe(&new, true).await?;
+            let added = !new.is_empty();
             subscribed.extend(new);
             let gone: Vec<String> = subscribed.difference(&channels).cloned().collect();
             conn.subscribe(&gone, false).await?;
             for channel in &gone {
                 subscribed.remove(channel);
+            }
+            if added || !gone.is_empty() {
+                self.shared.subscribed.send_replace(subscribed.clone());
             }
             for chunk in writes.chunks(WRITES) {
                 let cmds: Vec<_> = chunk
@@ -289,6 +304,31 @@ impl Worker {
                 health
                     .dropped
                     .fetch_add(cmds.len() as u64, Ordering::Relaxed);
+                Err(e)
+            }
+        }
+    }
+
+    /// Numbers `first` and the other queued sends of history rooms (up to
+    /// [`BATCH`]), in order.
+    async fn number(&mut self, conn: &mut Conn, first: Job) -> Result<(), RedisError> {
+        let mut jobs = vec![first];
+        while jobs.len() < BATCH {
+            match self.jobs.try_recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => break,
+            }
+        }
+        match self.numbering.run(conn, &self.names, self.node, jobs).await {
+            Ok(()) => Ok(()),
+            Err((e, unanswered)) => {
+                // Whether Redis numbered them is unknown: not resent (at
+                // most once), not delivered here either (it may have been).
+                for job in unanswered {
+                    let _ = job
+                        .reply
+                        .send(Err(crate::SendError::Unavailable(e.to_string())));
+                }
                 Err(e)
             }
         }
