@@ -7,6 +7,7 @@
 //! | [getting started](getting_started) | install, the hello example, connecting from a browser or Python, the chat example |
 //! | [hooks] | the five hooks, parameters bound by name, `send`/`close`/`socket()`, errors and panics |
 //! | [rooms] | [`Hub`](crate::Hub): sending to routes, rooms and sockets, from hooks, tasks and HTTP handlers; slow receivers |
+//! | [history] | room history with positions, recovery on reconnect (`join_since`), bounds |
 //! | [limits] | the eight limits, close codes, memory per connection |
 //! | [security] | origin allow-list, authentication, refusing or closing, caps, timeouts, proxy headers, TLS (wss) |
 //! | [deploying] | nginx and Caddy, graceful shutdown, environment variables, logs |
@@ -43,6 +44,7 @@ macro_rules! links {
 [hooks.md]: crate::guide::hooks
 [hooks.md#parameters-bound-by-name]: crate::guide::hooks#parameters-bound-by-name
 [rooms.md]: crate::guide::rooms
+[history.md]: crate::guide::history
 [limits.md]: crate::guide::limits
 [security.md]: crate::guide::security
 [security.md#tls]: crate::guide::security#tls
@@ -88,6 +90,10 @@ pub mod hooks {}
 #[doc = links!()]
 #[doc = include_str!("../guide/rooms.md")]
 pub mod rooms {}
+
+#[doc = links!()]
+#[doc = include_str!("../guide/history.md")]
+pub mod history {}
 
 #[doc = links!()]
 #[doc = include_str!("../guide/limits.md")]
@@ -137,7 +143,7 @@ mod tests {
             })
             .collect();
         pages.sort();
-        assert_eq!(pages.len(), 9, "one module above for each page in guide/");
+        assert_eq!(pages.len(), 10, "one module above for each page in guide/");
         pages
     }
 

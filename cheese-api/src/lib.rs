@@ -90,6 +90,8 @@
 //!   `send`/`close`/`socket()`, errors and panics;
 //! - [rooms](guide::rooms): [`Hub`], sending to routes, rooms and sockets
 //!   from hooks, tasks and HTTP handlers;
+//! - [history](guide::history): room history with positions, and recovery
+//!   on reconnect with `join_since`;
 //! - [limits](guide::limits): the eight limits, close codes, memory per
 //!   connection;
 //! - [security](guide::security): origins, authentication, refusing before

@@ -2,7 +2,11 @@
 //! the [`Kind`] it runs against and its own name (the SKIPPED line, and the
 //! channel prefix that keeps its channels, keys and log lines its own).
 //! tests/redis.rs and tests/redis_cluster.rs instantiate them
-//! ([`deployment_tests!`](super::deployment_tests)).
+//! ([`deployment_tests!`](super::deployment_tests)). The history cases
+//! (issue 15) are in `recovery`.
+
+mod recovery;
+pub use recovery::*;
 
 use super::deploy::{self, Kind, Redis};
 use super::nodes::{

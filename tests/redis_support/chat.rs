@@ -5,7 +5,10 @@
 //! `join ROOM`, `nick ROOM NAME` (joins with `{"nick": NAME}` as presence
 //! info), `leave ROOM`, `say ROOM TEXT`, `others ROOM TEXT` (all but the
 //! sender), `route TEXT` (every `/chat` connection), `to ID TEXT`, `id` (the
-//! answer is the socket id, and proves every earlier command was handled).
+//! answer is the socket id, and proves every earlier command was handled),
+//! `since ROOM EPOCH:OFFSET` (joins with recovery; the answer, after the
+//! recovered messages, is the `Recovery` as JSON:
+//! `{"recovery": {"complete": .., "recovered": .., "position": "E:O" | null}}`).
 
 use cheese_api::prelude::*;
 
@@ -44,6 +47,16 @@ impl Chat {
                 hub.to_sockets(&[a.parse().unwrap()])
                     .send(b.to_owned())
                     .unwrap();
+            }
+            "since" => {
+                let since: cheese_api::Position = b.parse().expect("since ROOM EPOCH:OFFSET");
+                let recovery = self.join_since(a, &since).await;
+                let answer = serde_json::json!({ "recovery": {
+                    "complete": recovery.complete,
+                    "recovered": recovery.recovered,
+                    "position": recovery.position.map(|p| p.to_string()),
+                }});
+                let _ = self.send(Json(answer)).await;
             }
             "id" => {
                 let _ = self.send(self.socket().id().to_string()).await;

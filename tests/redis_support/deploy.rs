@@ -3,7 +3,9 @@
 //! ports and in a temporary folder of its own, killed (SIGKILL, as a crash)
 //! and restarted on the same ports; [`Redis`] is either, so a test body is
 //! written once for both. [`Redis::channels`] lists the pub/sub channels a
-//! prefix has subscribers on, and how many, as `redis-cli` shows them.
+//! prefix has subscribers on, and how many, as `redis-cli` shows them;
+//! [`Redis::command`] runs any other command, [`Redis::flushall`] empties
+//! every server.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -380,6 +382,20 @@ impl Redis {
         match self {
             Redis::Single(s) => s.process.kill(),
             Redis::Cluster(c) => c.masters.iter_mut().for_each(Process::kill),
+        }
+    }
+
+    /// `redis-cli -c ARGS...` on the first server, its output lines: a
+    /// cluster's master redirects a key's command to the master of its slot.
+    pub async fn command(&self, args: &[&str]) -> Result<Vec<String>, String> {
+        cli(self.ports()[0], &[&["-c"], args].concat()).await
+    }
+
+    /// `FLUSHALL` on every server: every key is gone, as after a restart
+    /// without persistence, while connections and subscriptions stay.
+    pub async fn flushall(&self) {
+        for port in self.ports() {
+            cli(port, &["FLUSHALL"]).await.expect("FLUSHALL");
         }
     }
 

@@ -7,7 +7,7 @@ use super::deploy::{Kind, Redis};
 use super::Chat;
 use cheese_api::prelude::*;
 use cheese_api::testing::{Logs, TestClient, TestServer};
-use cheese_api::RedisBackplane;
+use cheese_api::{History, RedisBackplane};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::process::Stdio;
@@ -62,6 +62,13 @@ pub fn chat_app(backplane: &RedisBackplane) -> App {
     App::empty()
         .websocket::<Chat>()
         .backplane(backplane.clone())
+}
+
+/// A node serving [`Chat`] on a backplane on `redis` under `prefix` (see
+/// [`backplane`] for `nth`), its rooms `h:*` keeping `history`.
+pub async fn history_node(redis: &Redis, prefix: &str, nth: usize, history: History) -> Node {
+    let backplane = backplane(redis, prefix, nth);
+    Node::serve(chat_app(&backplane).history("h:*", history), backplane).await
 }
 
 /// A backplane on `redis` under `prefix`. `nth` picks how the second node

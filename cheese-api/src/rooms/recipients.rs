@@ -102,7 +102,8 @@ impl Recipients {
     ///
     /// #[websocket("/chat")]
     /// impl Chat {
-    ///     async fn message(&mut self, text: String) {
+    ///     async fn message(&mut self, message: String) {
+    ///         let text = message;
     ///         let _ = self
     ///             .hub()
     ///             .to_room("chat:lobby")

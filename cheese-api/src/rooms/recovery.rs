@@ -191,26 +191,27 @@ impl Hub {
             }),
             kept => kept,
         };
-        let held = {
-            let mut r = self.registry();
-            let entry = r.rooms.get_mut(room);
-            match entry.and_then(|e| e.recovering.remove(&socket.id())) {
-                Some(held) => held,
-                // Left (or disconnected) meanwhile.
-                None => {
-                    return Recovery {
-                        complete: false,
-                        recovered: 0,
-                        position: None,
-                    }
-                }
-            }
+        // Under the registry lock, as it stops being held back: a live
+        // message comes either before (held, merged here) or after (once
+        // these are queued), never in between.
+        let mut r = self.registry();
+        let entry = r.rooms.get_mut(room);
+        let Some(held) = entry.and_then(|e| e.recovering.remove(&socket.id())) else {
+            // Left (or disconnected) meanwhile.
+            return Recovery {
+                complete: false,
+                recovered: 0,
+                position: None,
+            };
         };
-        self.recover(socket, room, since, kept, held)
+        let recovery = self.recover(socket, room, since, kept, held);
+        drop(r);
+        recovery
     }
 
     /// Delivers to `socket` the kept messages after `since`, then the held
-    /// back live ones not already among them, in position order.
+    /// back live ones not already among them, in position order. Only
+    /// queues (never waits): it runs under the registry lock.
     fn recover(
         &self,
         socket: &Socket,

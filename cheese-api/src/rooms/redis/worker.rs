@@ -323,11 +323,11 @@ impl Worker {
             Ok(()) => Ok(()),
             Err((e, unanswered)) => {
                 // Whether Redis numbered them is unknown: not resent (at
-                // most once), not delivered here either (it may have been).
+                // most once to the other nodes), but this node's members
+                // get them, as holes (their echo is lost with the
+                // connection), so nothing goes missing without a sign.
                 for job in unanswered {
-                    let _ = job
-                        .reply
-                        .send(Err(crate::SendError::Unavailable(e.to_string())));
+                    self.shared.offline(job);
                 }
                 Err(e)
             }
