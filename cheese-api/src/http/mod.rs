@@ -2,8 +2,9 @@
 //! loop and graceful shutdown ([`serve`]), the router that matches a path to
 //! a route ([`router`]), the checks before the upgrade ([`security`]), every
 //! refusal's answer and its log line ([`refusal`]), the handshake through axum's `WebSocketUpgrade`
-//! ([`upgrade`]), and TLS.
+//! ([`upgrade`]), TLS, and the read-ahead layer under hyper ([`read_ahead`]).
 
+pub(crate) mod read_ahead;
 pub(crate) mod refusal;
 pub(crate) mod router;
 pub(crate) mod security;

@@ -8,6 +8,7 @@
 //! the loop stops accepting, new upgrades get 503, every open connection is
 //! closed with 1001, and the loop returns once every `disconnection` ran.
 
+use crate::http::read_ahead::{Chunk, ReadAhead};
 use crate::runtime::Runtime;
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -31,6 +32,8 @@ pub(crate) struct Accepted {
     pub(crate) at: Instant,
     /// Notified to drop the TCP connection with no response.
     pub(crate) drop_connection: Arc<Notify>,
+    /// How far the connection's read-ahead layer reads; set at the upgrade.
+    pub(crate) read_ahead: Chunk,
 }
 
 /// Stops a running app gracefully, from a test or another task.
@@ -97,9 +100,12 @@ async fn serve_connection<I>(
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    let read_ahead = Chunk::new();
+    let io = ReadAhead::new(io, read_ahead.clone());
     let accepted = Accepted {
         at,
         drop_connection: Arc::new(Notify::new()),
+        read_ahead,
     };
     let drop_connection = accepted.drop_connection.clone();
     let mut first = true;

@@ -12,6 +12,7 @@
 
 use crate::connection::task;
 use crate::handler::Hooks;
+use crate::http::read_ahead::Chunk;
 use crate::http::refusal::{refused_by, Refusal};
 use crate::http::security::Guard;
 use crate::http::serve::Accepted;
@@ -36,6 +37,12 @@ use tokio::time::Instant;
 /// (`bench/chunks.sh` edits this line).
 const READ_CHUNK: usize = 4 * 1024;
 
+/// The engine's read buffer when [`ReadAhead`](crate::http::read_ahead::ReadAhead)
+/// is under it (connections served by `App::serve`/`run`): the layer makes
+/// the big system-call reads, so the engine's buffer, allocated and filled
+/// for every connection, can be this small.
+const ENGINE_READ: usize = 512;
+
 /// The largest frame the engine takes when `max_size` is `None`: tungstenite
 /// reserves a frame's declared length before its payload arrives, so an
 /// unbounded frame size would let one header abort the process. Messages
@@ -46,10 +53,22 @@ const UNLIMITED_MAX_FRAME: usize = 16 << 20;
 /// `max_write_buffer_size` (it asserts the first is below the second).
 const MAX_WRITE_BUFFER: usize = usize::MAX - 1;
 
-/// The engine's settings for a route's limits.
-fn configure(ws: WebSocketUpgrade, limits: &Limits) -> WebSocketUpgrade {
+/// The engine's settings for a route's limits; with a read-ahead layer
+/// under the connection, it reads ahead at most `read_limit` (and 64 KiB).
+fn configure(
+    ws: WebSocketUpgrade,
+    limits: &Limits,
+    read_ahead: Option<&Chunk>,
+) -> WebSocketUpgrade {
+    let engine_read = match read_ahead {
+        Some(chunk) => {
+            chunk.set(limits.read_limit);
+            limits.read_limit.clamp(1, ENGINE_READ)
+        }
+        None => limits.read_limit.clamp(1, READ_CHUNK),
+    };
     let ws = ws
-        .read_buffer_size(limits.read_limit.clamp(1, READ_CHUNK))
+        .read_buffer_size(engine_read)
         // Frames are written out once this much is buffered, or at the
         // flush that ends a burst; `send` waits (the driver stops handing
         // over) while the socket does not take it, so the engine's buffer
@@ -160,7 +179,11 @@ async fn handshake<T: Hooks>(
         Ok(Err(refusal)) => return refused_by("handshake_hook", refusal),
         Err(_) => return hook_panicked("handshake", &request),
     }
-    let mut ws = configure(ws, &T::LIMITS);
+    let read_ahead = parts
+        .extensions
+        .get::<Accepted>()
+        .map(|a| a.read_ahead.clone());
+    let mut ws = configure(ws, &T::LIMITS, read_ahead.as_ref());
     if T::HAS_SUBPROTOCOL && !request.subprotocols().is_empty() {
         let chosen = match AssertUnwindSafe(handler.__subprotocol(&request, &mut ex))
             .catch_unwind()
