@@ -41,7 +41,7 @@ const READ_CHUNK: usize = 4 * 1024;
 /// is under it (connections served by `App::serve`/`run`): the layer makes
 /// the big system-call reads, so the engine's buffer, allocated and filled
 /// for every connection, can be this small.
-const ENGINE_READ: usize = 512;
+const ENGINE_READ: usize = 256;
 
 /// The largest frame the engine takes when `max_size` is `None`: tungstenite
 /// reserves a frame's declared length before its payload arrives, so an
