@@ -27,6 +27,7 @@ mod fanout_wire;
 mod histogram;
 mod history;
 mod idle;
+mod idle_scale;
 mod procs;
 mod report;
 mod scaleout;
@@ -91,8 +92,10 @@ fn main() -> ExitCode {
         Some("client") => client_command::run_client(&args[1..]),
         Some("scaleout") => scaleout::run_scaleout(&args[1..]),
         Some("history") => history::run_history(&args[1..]),
+        Some("idle-scale") => idle_scale::run_idle_scale(&args[1..]),
         Some("help" | "-h" | "--help") | None => {
             print!("{USAGE}\n{}\n{}", scaleout::USAGE, history::USAGE);
+            print!("\n{}", idle_scale::USAGE);
             Ok(())
         }
         Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
