@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole benchmark in one command: builds cheese-api's echo example and
-# the bench's servers (axum echoes, the two fan-out servers) in release
-# mode, runs every scenario on every server and writes
+# the bench's servers (axum echoes, the fan-out servers) in release mode,
+# installs Bun from npm the first time (bench/bun/ holds its two scripts),
+# runs every scenario on every server and writes
 # docs/performance/{results.md,chart.svg}. Options go through, e.g.
 # `bench/run.sh --quick` or `bench/run.sh --rounds 3`.
 set -euo pipefail

@@ -1,9 +1,10 @@
 //! cheese-bench: cheese-api's `examples/echo` against plain axum (defaults,
-//! and tuned by hand), and a room fan-out against plain axum with a
-//! broadcast channel, each a separate server process pinned to its own
-//! core, driven by the same lean client in the same run. Results are ratios
-//! to plain axum with defaults (fan-out: to axum + broadcast channel). See
-//! docs/performance.md.
+//! and tuned by hand) and Bun (uWebSockets inside), and a room fan-out
+//! against plain axum with a broadcast channel and Bun's `server.publish`,
+//! each a separate server process pinned to its own core, driven by the
+//! same lean client in the same run. Results are ratios to plain axum with
+//! defaults (fan-out: to axum + broadcast channel), and cheese-api against
+//! issue 16's targets. See docs/performance.md.
 //!
 //! ```text
 //! cargo run --release -p cheese-bench -- all            # everything, about 5.5 min
@@ -16,10 +17,11 @@
 //! This file holds the command line and the `all` run loop (build, start
 //! each server, run each scenario, round after round). The clients are in
 //! [`client`] (echo, cycles), [`idle`] and [`fanout`]; the servers' processes
-//! in [`procs`]; results.md and the chart in [`report`]; the `client`
+//! in [`procs`], Bun's install in [`bun`]; results.md and the chart in [`report`]; the `client`
 //! subcommand in [`client_command`]; the scale-out run over Redis in
 //! [`scaleout`]; what room history costs a publish in [`history`].
 
+mod bun;
 mod client;
 mod client_command;
 mod fanout;
@@ -38,11 +40,11 @@ use std::time::{Duration, Instant};
 
 use client::EchoSpec;
 use fanout::FanoutSpec;
-use procs::{Server, ServerKind};
+use procs::{Programs, Server, ServerKind};
 use report::{Outcome, Report, RunInfo, Scenario};
 
 const USAGE: &str = "\
-cheese-bench: cheese-api vs plain axum (echo, fan-out), same client, same run
+cheese-bench: cheese-api vs plain axum and Bun (echo, fan-out), same client, same run
 
 USAGE:
   cheese-bench all [OPTIONS]        build the servers, run every scenario on
@@ -63,9 +65,11 @@ OPTIONS of `all`:
   --broadcasts K       measured fan-out broadcasts (default 100; --quick 30)
   --rounds N           repeat everything N times (default 3); report the
                        quietest round of each cell (idle: the median)
-  --servers a,b        subset of: cheese, axum, nodelay, tuned (axum, the
-                       baseline of every ratio, is always run; the fan-out
-                       runs on cheese and axum only)
+  --servers a,b        subset of: cheese, axum, nodelay, tuned, bun (axum,
+                       the baseline of every ratio, is always run; the
+                       fan-out runs on cheese, axum and bun only; bun is
+                       installed from npm into <target>/bun, and left out
+                       with a note when it cannot be)
   --scenarios a,b      subset of: echo64, echo64x16, echo1m, cycles, idle,
                        fanout
   --binary             64 B scenarios send binary instead of text
@@ -123,6 +127,9 @@ struct Settings {
     build: bool,
     write: bool,
     out: PathBuf,
+    /// Why Bun was left out, when it was asked for and could not be
+    /// installed (see [`install_bun`]).
+    bun_missing: Option<String>,
 }
 
 fn workspace_root() -> PathBuf {
@@ -150,6 +157,7 @@ fn parse_all(args: &[String]) -> Result<Settings, String> {
         build: true,
         write: true,
         out: workspace_root().join("docs").join("performance"),
+        bun_missing: None,
     };
     let (mut quick, mut rounds, mut broadcasts) = (false, None, None);
     let mut it = args.iter();
@@ -270,9 +278,11 @@ fn run_all(args: &[String]) -> Result<(), String> {
         build()?;
     }
     let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let bun = install_bun(&mut s, &dir);
+    let programs = Programs { dir, bun };
     let fanout = s.scenarios.contains(&Scenario::Fanout);
     let echo = s.scenarios.iter().any(|k| *k != Scenario::Fanout);
-    procs::check_binaries(&dir, &s.servers, echo, fanout)?;
+    procs::check_binaries(&programs, &s.servers, echo, fanout)?;
 
     let nofile = procs::raise_nofile();
     let room = usize::try_from(nofile)
@@ -321,7 +331,7 @@ fn run_all(args: &[String]) -> Result<(), String> {
                         scenario.title(),
                         scenario.server_label(server)
                     );
-                    let mut outcome = run_one(&s, scenario, server, &dir, server_core).await;
+                    let mut outcome = run_one(&s, scenario, server, &programs, server_core).await;
                     outcome.round = round;
                     eprintln!("{}", outcome.summary());
                     outcomes.push(outcome);
@@ -364,15 +374,33 @@ fn run_all(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
+/// Installs Bun (once per target directory, the parent of `dir`) when the
+/// run includes it; when it cannot, says why, takes it out of the run and
+/// keeps the reason for results.md.
+fn install_bun(s: &mut Settings, dir: &Path) -> Option<PathBuf> {
+    if !s.servers.contains(&ServerKind::Bun) {
+        return None;
+    }
+    match bun::install(dir.parent().unwrap_or(dir)) {
+        Ok(bin) => Some(bin),
+        Err(why) => {
+            eprintln!("note: Bun is left out of this run: {why}");
+            s.servers.retain(|k| *k != ServerKind::Bun);
+            s.bun_missing = Some(why);
+            None
+        }
+    }
+}
+
 /// Starts a fresh server process for one scenario, runs it, stops it.
 async fn run_one(
     s: &Settings,
     scenario: Scenario,
     kind: ServerKind,
-    dir: &Path,
+    programs: &Programs,
     core: Option<usize>,
 ) -> Outcome {
-    let mut server = match Server::start(kind, scenario == Scenario::Fanout, dir, core) {
+    let mut server = match Server::start(kind, scenario == Scenario::Fanout, programs, core) {
         Ok(server) => server,
         Err(e) => return Outcome::failed(scenario, kind, e),
     };

@@ -23,14 +23,18 @@ pub enum ServerKind {
     AxumNodelay,
     /// `bench/src/bin/axum_tuned.rs`: plain axum tuned by hand.
     AxumTuned,
+    /// Bun's `Bun.serve` (uWebSockets inside) running `bench/bun/echo.js`;
+    /// in the fan-out scenario `bench/bun/fanout.js` (`server.publish`).
+    Bun,
 }
 
 impl ServerKind {
-    pub const ALL: [ServerKind; 4] = [
+    pub const ALL: [ServerKind; 5] = [
         ServerKind::Cheese,
         ServerKind::AxumDefaults,
         ServerKind::AxumNodelay,
         ServerKind::AxumTuned,
+        ServerKind::Bun,
     ];
 
     /// The short name used on the command line.
@@ -40,6 +44,7 @@ impl ServerKind {
             ServerKind::AxumDefaults => "axum",
             ServerKind::AxumNodelay => "nodelay",
             ServerKind::AxumTuned => "tuned",
+            ServerKind::Bun => "bun",
         }
     }
 
@@ -50,6 +55,7 @@ impl ServerKind {
             ServerKind::AxumDefaults => "axum defaults",
             ServerKind::AxumNodelay => "axum + nodelay",
             ServerKind::AxumTuned => "axum tuned",
+            ServerKind::Bun => "Bun",
         }
     }
 
@@ -57,11 +63,15 @@ impl ServerKind {
         ServerKind::ALL.into_iter().find(|k| k.key() == key)
     }
 
-    /// Whether the row has a fan-out server: cheese-api (a room) and plain
+    /// Whether the row has a fan-out server: cheese-api (a room), plain
     /// axum (a `tokio::sync::broadcast` channel, the baseline of the
-    /// fan-out ratios); the other two rows are echo variants only.
+    /// fan-out ratios) and Bun (`server.publish`); the other two rows are
+    /// echo variants only.
     pub fn has_fanout(self) -> bool {
-        matches!(self, ServerKind::Cheese | ServerKind::AxumDefaults)
+        matches!(
+            self,
+            ServerKind::Cheese | ServerKind::AxumDefaults | ServerKind::Bun
+        )
     }
 
     /// The name of the row's fan-out server.
@@ -69,21 +79,37 @@ impl ServerKind {
         match self {
             ServerKind::Cheese => "cheese-api room",
             ServerKind::AxumDefaults => "axum + broadcast channel",
+            ServerKind::Bun => "Bun server.publish",
             ServerKind::AxumNodelay | ServerKind::AxumTuned => "none",
         }
     }
 
-    /// The binary of the row's echo server, or of its fan-out server.
-    fn binary(self, dir: &Path, fanout: bool) -> Option<PathBuf> {
-        Some(match (self, fanout) {
+    /// The command line of the row's echo server, or of its fan-out
+    /// server, before the port: the program, then its script for Bun
+    /// (`None` for Bun when it is not installed).
+    fn program(self, programs: &Programs, fanout: bool) -> Option<Vec<PathBuf>> {
+        let dir = &programs.dir;
+        Some(vec![match (self, fanout) {
             (ServerKind::Cheese, false) => dir.join("examples").join("echo"),
             (ServerKind::AxumDefaults | ServerKind::AxumNodelay, false) => dir.join("axum_echo"),
             (ServerKind::AxumTuned, false) => dir.join("axum_tuned"),
             (ServerKind::Cheese, true) => dir.join("cheese_fanout"),
             (ServerKind::AxumDefaults, true) => dir.join("axum_fanout"),
             (ServerKind::AxumNodelay | ServerKind::AxumTuned, true) => return None,
-        })
+            (ServerKind::Bun, _) => {
+                return Some(vec![programs.bun.clone()?, crate::bun::script(fanout)])
+            }
+        }])
     }
+}
+
+/// Where the servers' programs are.
+pub struct Programs {
+    /// The release binaries: the directory of this executable
+    /// (`target/release`), whose `examples/` holds cheese-api's echo.
+    pub dir: PathBuf,
+    /// The Bun binary, when installed (see [`crate::bun::install`]).
+    pub bun: Option<PathBuf>,
 }
 
 /// Where the release binaries are: the directory of this executable
@@ -93,23 +119,28 @@ pub fn binary_dir() -> io::Result<PathBuf> {
     Ok(exe.parent().map(Path::to_path_buf).unwrap_or_default())
 }
 
-/// Checks that every server binary needed exists (the echo servers when
+/// Checks that every server program needed exists (the echo servers when
 /// `echo`, the fan-out ones when `fanout`), with a hint when one is missing.
 pub fn check_binaries(
-    dir: &Path,
+    programs: &Programs,
     kinds: &[ServerKind],
     echo: bool,
     fanout: bool,
 ) -> Result<(), String> {
-    let echoes = kinds.iter().filter(|_| echo).map(|k| k.binary(dir, false));
-    let fanouts = kinds.iter().filter(|_| fanout).map(|k| k.binary(dir, true));
-    for bin in echoes.chain(fanouts).flatten() {
-        if !bin.is_file() {
-            return Err(format!(
-                "{} not found: build it with `cargo build --release --example echo` and \
-                 `cargo build --release -p cheese-bench --bins` (or drop --no-build)",
-                bin.display()
-            ));
+    let echoes = kinds.iter().filter(|_| echo).map(|k| (*k, false));
+    let fanouts = kinds.iter().filter(|_| fanout).map(|k| (*k, true));
+    for (kind, fanout) in echoes.chain(fanouts) {
+        if kind == ServerKind::Bun && programs.bun.is_none() {
+            return Err("Bun is not installed".to_owned());
+        }
+        for file in kind.program(programs, fanout).into_iter().flatten() {
+            if !file.is_file() {
+                return Err(format!(
+                    "{} not found: build it with `cargo build --release --example echo` and \
+                     `cargo build --release -p cheese-bench --bins` (or drop --no-build)",
+                    file.display()
+                ));
+            }
         }
     }
     Ok(())
@@ -208,15 +239,15 @@ impl Server {
     pub fn start(
         kind: ServerKind,
         fanout: bool,
-        dir: &Path,
+        programs: &Programs,
         core: Option<usize>,
     ) -> Result<Server, String> {
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let bin = kind
-            .binary(dir, fanout)
-            .ok_or_else(|| format!("{} has no fan-out server", kind.label()))?;
-        let mut command = Command::new(&bin);
-        command.arg(port.to_string());
+        let argv = kind
+            .program(programs, fanout)
+            .ok_or_else(|| format!("{} has no such server (or is not installed)", kind.label()))?;
+        let mut command = Command::new(&argv[0]);
+        command.args(&argv[1..]).arg(port.to_string());
         if kind == ServerKind::AxumNodelay {
             command.arg("--nodelay");
         }
@@ -407,11 +438,25 @@ mod tests {
 
     #[test]
     fn server_keys_round_trip() {
+        let programs = Programs {
+            dir: PathBuf::from("/x"),
+            bun: Some(PathBuf::from("/y/bun")),
+        };
         for kind in ServerKind::ALL {
             assert_eq!(ServerKind::from_key(kind.key()), Some(kind));
-            let dir = Path::new("/x");
-            assert!(kind.binary(dir, false).is_some());
-            assert_eq!(kind.binary(dir, true).is_some(), kind.has_fanout());
+            assert!(kind.program(&programs, false).is_some());
+            assert_eq!(kind.program(&programs, true).is_some(), kind.has_fanout());
         }
+        let bun = ServerKind::Bun
+            .program(&programs, true)
+            .expect("Bun has a fan-out");
+        assert_eq!(bun[0], Path::new("/y/bun"));
+        assert!(bun[1].ends_with("bench/bun/fanout.js") && bun[1].is_file());
+        let without = Programs {
+            bun: None,
+            ..programs
+        };
+        assert!(ServerKind::Bun.program(&without, false).is_none());
+        assert!(check_binaries(&without, &[ServerKind::Bun], true, false).is_err());
     }
 }

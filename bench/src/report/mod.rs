@@ -1,8 +1,9 @@
 //! The results of an `all` run: which round each cell reports, the ratios
 //! to plain axum with defaults (same run; for the fan-out scenario, to
 //! plain axum with a broadcast channel), and how they are shown: the
-//! markdown tables ([`tables`]) inside results.md ([`results`]) and an SVG
-//! bar chart of the ratios ([`chart`]).
+//! markdown tables ([`tables`]; medians over the rounds and issue 16's
+//! targets in [`targets`]) inside results.md ([`results`]) and an SVG bar
+//! chart of the ratios ([`chart`]).
 
 mod chart;
 pub(crate) mod format;
@@ -10,6 +11,7 @@ mod outcome;
 mod results;
 mod scenario;
 mod tables;
+mod targets;
 #[cfg(test)]
 mod tests;
 
@@ -79,23 +81,42 @@ impl Report<'_> {
     /// The lowest and highest ratio over the rounds, each round's server
     /// against the same round's axum defaults (`None` with one round).
     pub fn ratio_range(&self, scenario: Scenario, server: ServerKind) -> Option<(f64, f64)> {
-        let headline = |kind: ServerKind, round: usize| {
-            self.all
-                .iter()
-                .find(|o| o.scenario == scenario && o.server == kind && o.round == round)
-                .and_then(|o| o.headline)
-        };
         let ratios: Vec<f64> = (0..self.rounds)
             .filter_map(|r| {
-                let base = headline(ServerKind::AxumDefaults, r)?;
-                Some(headline(server, r)? / base).filter(|x| x.is_finite())
+                let base = self.figure(scenario, ServerKind::AxumDefaults, r, Figure::Headline)?;
+                Some(self.figure(scenario, server, r, Figure::Headline)? / base)
+                    .filter(|x| x.is_finite())
             })
             .collect();
-        (ratios.len() >= 2).then(|| {
-            let lo = ratios.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = ratios.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-            (lo, hi)
-        })
+        (ratios.len() >= 2)
+            .then(|| Spread::of(ratios))
+            .flatten()
+            .map(|s| (s.lo, s.hi))
+    }
+
+    /// One round's figure of `server` in `scenario`.
+    pub fn figure(
+        &self,
+        scenario: Scenario,
+        server: ServerKind,
+        round: usize,
+        figure: Figure,
+    ) -> Option<f64> {
+        let o = self
+            .all
+            .iter()
+            .find(|o| o.scenario == scenario && o.server == server && o.round == round)?;
+        match figure {
+            Figure::Headline => o.headline,
+            Figure::CpuPerOp => outcome::server_us_per_op(o.run.as_ref()?),
+        }
+    }
+
+    /// `figure` of `server` in `scenario` over the rounds that have it.
+    pub fn over_rounds(&self, scenario: Scenario, server: ServerKind, figure: Figure) -> Vec<f64> {
+        (0..self.rounds)
+            .filter_map(|r| self.figure(scenario, server, r, figure))
+            .collect()
     }
 
     /// Every error seen in any round (empty when the run was clean).
@@ -112,6 +133,35 @@ impl Report<'_> {
             }
         }
         out
+    }
+}
+
+/// Which figure of an outcome: the headline (see [`Scenario::unit`]) or
+/// the server's CPU time per echo (cycle, delivered message) in µs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Figure {
+    Headline,
+    CpuPerOp,
+}
+
+/// The median (the lower of the middle two for an even count), lowest and
+/// highest of some figures.
+#[derive(Debug, Clone, Copy)]
+pub struct Spread {
+    pub median: f64,
+    pub lo: f64,
+    pub hi: f64,
+}
+
+impl Spread {
+    /// `None` for no figures.
+    pub fn of(mut v: Vec<f64>) -> Option<Spread> {
+        v.sort_by(f64::total_cmp);
+        Some(Spread {
+            median: *v.get(v.len().checked_sub(1)? / 2)?,
+            lo: *v.first()?,
+            hi: *v.last()?,
+        })
     }
 }
 

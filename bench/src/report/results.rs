@@ -1,11 +1,13 @@
-//! results.md as a whole: how the run was made, the tables of [`super::tables`]
-//! with the prose that explains them, and the errors of every round.
+//! results.md as a whole: how the run was made, the tables of
+//! [`super::tables`] and [`super::targets`] with the prose that explains
+//! them, and the errors of every round.
 
 use std::time::Duration;
 
 use super::format::fmt_int;
 use super::{Report, Scenario};
-use crate::Settings;
+use crate::procs::ServerKind;
+use crate::{bun, Settings};
 
 /// How and where a run was made, for the opening lines of results.md.
 pub struct RunInfo {
@@ -62,15 +64,28 @@ pub fn results_markdown(report: &Report, s: &Settings, run: &RunInfo) -> String 
         },
         if s.text { "text" } else { "binary" },
     ));
+    if report.servers.contains(&ServerKind::Bun) {
+        md.push_str(&format!(
+            "Bun {} (npm package `bun`, installed by the harness with \
+             `npm install --prefix <target>/bun bun@{}`): `Bun.serve` with a \
+             `websocket` handler, compression off (`bench/bun/echo.js`; \
+             fan-out: `server.publish`, `bench/bun/fanout.js`).\n\n",
+            bun::VERSION,
+            bun::VERSION,
+        ));
+    } else if let Some(why) = &s.bun_missing {
+        md.push_str(&format!("Bun was left out of this run: {why}.\n\n"));
+    }
     if s.scenarios.contains(&Scenario::Fanout) {
         md.push_str(&format!(
             "Fan-out: {} connections to one server; once a broadcast has \
              reached them all, {} unmeasured then {} measured broadcasts of \
              64 B text, one at a time. cheese-api's room \
-             (`bench/src/bin/cheese_fanout.rs`) against plain axum with a \
-             `tokio::sync::broadcast` channel (`bench/src/bin/axum_fanout.rs`), \
-             **the baseline of the fan-out ratios**; the axum + nodelay and \
-             axum tuned rows have no fan-out server (–).\n\n",
+             (`bench/src/bin/cheese_fanout.rs`) and Bun's `server.publish` \
+             against plain axum with a `tokio::sync::broadcast` channel \
+             (`bench/src/bin/axum_fanout.rs`), **the baseline of the fan-out \
+             ratios**; the axum + nodelay and axum tuned rows have no fan-out \
+             server (–).\n\n",
             fmt_int(s.fanout.conns as u64),
             s.fanout.warmup,
             s.fanout.broadcasts,
@@ -91,11 +106,32 @@ pub fn results_markdown(report: &Report, s: &Settings, run: &RunInfo) -> String 
         md.push_str(
             "Fan-out column: messages delivered per second, receivers × \
              broadcasts ÷ the wall time of the measured broadcasts; its \
-             \"cheese-api echo\" row is cheese-api's room server and its \"axum \
-             defaults\" row is plain axum + `tokio::sync::broadcast`, the \
-             baseline (1.00×) of that column only.\n\n",
+             \"cheese-api echo\" row is cheese-api's room server, its \"Bun\" \
+             row Bun's `server.publish` and its \"axum defaults\" row plain \
+             axum + `tokio::sync::broadcast`, the baseline (1.00×) of that \
+             column only.\n\n",
         );
     }
+    let targets = report.targets_table();
+    if !targets.is_empty() {
+        md.push_str("## cheese-api against issue 16's targets\n\n");
+        md.push_str(
+            "Each ratio is taken within a round (cheese-api's figure ÷ the \
+             reference's in the same round): the median over the rounds and \
+             the lowest–highest. A target is met when the median ratio is; \
+             the last column also says in how many rounds it was. Targets \
+             whose reference did not run are left out.\n\n",
+        );
+        md.push_str(&targets);
+        md.push('\n');
+    }
+    md.push_str("## Over the rounds: median (lowest–highest)\n\n");
+    md.push_str(
+        "Every round's headline figure, not only the reported one: the \
+         median and, with several rounds, the lowest and highest.\n\n",
+    );
+    md.push_str(&report.medians_table());
+    md.push('\n');
     md.push_str("## Server CPU per message (per cycle), and ratio to axum defaults\n\n");
     md.push_str(
         "User + system time of the server process in the window ÷ echoes (cycles, \

@@ -11,8 +11,9 @@ pub enum Scenario {
     Echo1M,
     Cycles,
     Idle,
-    /// One message to every connection of one node (cheese-api's room
-    /// against plain axum with a `tokio::sync::broadcast` channel).
+    /// One message to every connection of one node (cheese-api's room and
+    /// Bun's `server.publish` against plain axum with a
+    /// `tokio::sync::broadcast` channel).
     Fanout,
 }
 
@@ -68,7 +69,7 @@ impl Scenario {
     }
 
     /// `true` when `server` runs in this scenario (the fan-out scenario
-    /// has two servers only).
+    /// only on the servers with a fan-out program).
     pub fn runs_on(self, server: ServerKind) -> bool {
         self != Scenario::Fanout || server.has_fanout()
     }

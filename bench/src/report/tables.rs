@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use super::format::{fmt_dur, fmt_int, fmt_num, fmt_opt_us, fmt_pct};
-use super::outcome::{cpu_figures, server_us_per_op};
-use super::{Outcome, Report, Scenario};
+use super::outcome::cpu_figures;
+use super::{Figure, Outcome, Report, Scenario, Spread};
 use crate::procs::ServerKind;
 
 impl Report<'_> {
@@ -84,14 +84,7 @@ impl Report<'_> {
             return String::new();
         }
         let median_cpu = |scenario: Scenario, server: ServerKind| {
-            let mut v: Vec<f64> = self
-                .all
-                .iter()
-                .filter(|o| o.scenario == scenario && o.server == server)
-                .filter_map(|o| server_us_per_op(o.run.as_ref()?))
-                .collect();
-            v.sort_by(f64::total_cmp);
-            (!v.is_empty()).then(|| v[(v.len() - 1) / 2])
+            Spread::of(self.over_rounds(scenario, server, Figure::CpuPerOp)).map(|s| s.median)
         };
         let mut t = String::from("| server |");
         for s in &timed {

@@ -46,6 +46,7 @@ fn factor(server: ServerKind) -> f64 {
         ServerKind::AxumDefaults => 1.0,
         ServerKind::AxumNodelay => 1.1,
         ServerKind::AxumTuned => 1.25,
+        ServerKind::Bun => 1.4,
     }
 }
 
