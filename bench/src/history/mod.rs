@@ -18,7 +18,7 @@ mod table;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::report::RunInfo;
+use crate::report::{self, RunInfo};
 use crate::scaleout::cluster::{self, Nodes, Redis};
 use crate::scaleout::load::{self, LoadSpec, Measured};
 use crate::{number, procs, runtime, secs, workspace_root};
@@ -158,16 +158,9 @@ pub fn run_history(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let s = parse(args)?;
     let root = workspace_root();
-    let (old_dir, new_dir) = if s.build {
-        // The old bench package lists the node with `required-features =
-        // ["redis"]`; it has no `history` feature (the node's plain mode).
-        let old = cluster::build_old(&root, &s.old, "redis")?;
-        (old, cluster::build_current(&root)?)
-    } else {
-        let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let old = dir.parent().unwrap_or(&dir).join("scaleout");
-        (old.join(format!("target-{}/release", s.old)), dir)
-    };
+    // The old bench package lists the node with `required-features =
+    // ["redis"]`; it has no `history` feature (the node's plain mode).
+    let (old_dir, new_dir) = cluster::builds(&root, &s.old, "redis", s.build)?;
     let head = cluster::head(&root);
     procs::raise_nofile();
     let rt = runtime()?;
@@ -209,27 +202,9 @@ pub fn run_history(args: &[String]) -> Result<(), String> {
             }
         }
     }
-    let run = RunInfo {
-        command: format!(
-            "cargo run --release -p cheese-bench -- history {}",
-            args.join(" ")
-        )
-        .trim_end()
-        .to_owned(),
-        elapsed: started.elapsed(),
-        cores: procs::usable_cores(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        pinned: false,
-    };
+    let run = RunInfo::of_command("history", args, started);
     let markdown = table::markdown(&s, &head, &outcomes, &run);
-    println!("\n{markdown}");
-    if s.write {
-        if let Some(dir) = s.out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        std::fs::write(&s.out, &markdown).map_err(|e| format!("{}: {e}", s.out.display()))?;
-        eprintln!("wrote {}", s.out.display());
-    }
+    report::print_and_write(&markdown, s.write.then_some(s.out.as_path()))?;
     eprintln!("total time: {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }

@@ -24,7 +24,7 @@ use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::report::RunInfo;
+use crate::report::{self, RunInfo};
 use crate::{number, procs, secs, workspace_root};
 
 pub const USAGE: &str = "\
@@ -155,27 +155,9 @@ pub fn run_idle_scale(args: &[String]) -> Result<(), String> {
     }
     let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
     let measured = measure::run(&dir, &plan, s.hold)?;
-    let run = RunInfo {
-        command: format!(
-            "cargo run --release -p cheese-bench -- idle-scale {}",
-            args.join(" ")
-        )
-        .trim_end()
-        .to_owned(),
-        elapsed: started.elapsed(),
-        cores: procs::usable_cores(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        pinned: false,
-    };
+    let run = RunInfo::of_command("idle-scale", args, started);
     let markdown = table::markdown(&s, &plan, &measured, &run);
-    println!("\n{markdown}");
-    if s.write {
-        if let Some(dir) = s.out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        std::fs::write(&s.out, &markdown).map_err(|e| format!("{}: {e}", s.out.display()))?;
-        eprintln!("wrote {}", s.out.display());
-    }
+    report::print_and_write(&markdown, s.write.then_some(s.out.as_path()))?;
     eprintln!("total time: {:.0} s", started.elapsed().as_secs_f64());
     match measured.survivors() {
         n if n == s.conns => Ok(()),

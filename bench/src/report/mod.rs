@@ -16,7 +16,7 @@ mod targets;
 mod tests;
 
 pub use outcome::Outcome;
-pub use results::{results_markdown, RunInfo};
+pub use results::{print_and_write, results_markdown, RunInfo};
 pub use scenario::Scenario;
 
 use crate::procs::ServerKind;

@@ -23,6 +23,37 @@ pub struct RunInfo {
     pub pinned: bool,
 }
 
+impl RunInfo {
+    /// A run of `cheese-bench SUBCOMMAND ARGS` that began at `started`,
+    /// its processes not pinned to cores.
+    pub fn of_command(subcommand: &str, args: &[String], started: std::time::Instant) -> RunInfo {
+        RunInfo {
+            command: format!(
+                "cargo run --release -p cheese-bench -- {subcommand} {}",
+                args.join(" ")
+            )
+            .trim_end()
+            .to_owned(),
+            elapsed: started.elapsed(),
+            cores: crate::procs::usable_cores(),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
+            pinned: false,
+        }
+    }
+}
+
+/// Prints a page of results and, given a path, writes it there too.
+pub fn print_and_write(markdown: &str, out: Option<&std::path::Path>) -> Result<(), String> {
+    println!("\n{markdown}");
+    let Some(out) = out else { return Ok(()) };
+    if let Some(dir) = out.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(out, markdown).map_err(|e| format!("{}: {e}", out.display()))?;
+    eprintln!("wrote {}", out.display());
+    Ok(())
+}
+
 /// results.md: the tables of `report` with the prose around them.
 pub fn results_markdown(report: &Report, s: &Settings, run: &RunInfo) -> String {
     let RunInfo {

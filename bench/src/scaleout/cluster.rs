@@ -88,6 +88,23 @@ fn git(root: &Path, args: &[&str]) -> Result<(), String> {
     Ok(())
 }
 
+/// The directories of the node binary built from commit `rev` (with the
+/// cargo `features` its bench package needs) and from this checkout:
+/// built now, or with `build` false those of an earlier run.
+pub fn builds(
+    root: &Path,
+    rev: &str,
+    features: &str,
+    build: bool,
+) -> Result<(PathBuf, PathBuf), String> {
+    if build {
+        return Ok((build_old(root, rev, features)?, build_current(root)?));
+    }
+    let dir = crate::procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let old = dir.parent().unwrap_or(&dir).join("scaleout");
+    Ok((old.join(format!("target-{rev}/release")), dir))
+}
+
 /// The short hash of the checkout's HEAD (for labels).
 pub fn head(root: &Path) -> String {
     Command::new("git")

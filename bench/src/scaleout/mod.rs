@@ -17,7 +17,7 @@ mod table;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use crate::report::RunInfo;
+use crate::report::{self, RunInfo};
 use crate::{number, procs, runtime, secs, workspace_root};
 use load::{LoadSpec, Measured};
 
@@ -111,19 +111,9 @@ pub fn run_scaleout(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let s = parse(args)?;
     let root = workspace_root();
-    let (old_dir, new_dir) = if s.build {
-        (
-            // The old bench/Cargo.toml does not list the bin (Cargo finds
-            // it in src/bin/) and has no `redis` feature: ask for
-            // cheese-api's directly.
-            cluster::build_old(&root, &s.old, "cheese-api/redis")?,
-            cluster::build_current(&root)?,
-        )
-    } else {
-        let dir = procs::binary_dir().map_err(|e| format!("cannot find this binary: {e}"))?;
-        let old = dir.parent().unwrap_or(&dir).join("scaleout");
-        (old.join(format!("target-{}/release", s.old)), dir)
-    };
+    // The old bench/Cargo.toml does not list the bin (Cargo finds it in
+    // src/bin/) and has no `redis` feature: ask for cheese-api's directly.
+    let (old_dir, new_dir) = cluster::builds(&root, &s.old, "cheese-api/redis", s.build)?;
     let designs = [
         Design {
             label: format!("one channel ({})", s.old),
@@ -158,27 +148,9 @@ pub fn run_scaleout(args: &[String]) -> Result<(), String> {
             });
         }
     }
-    let run = RunInfo {
-        command: format!(
-            "cargo run --release -p cheese-bench -- scaleout {}",
-            args.join(" ")
-        )
-        .trim_end()
-        .to_owned(),
-        elapsed: started.elapsed(),
-        cores: procs::usable_cores(),
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default(),
-        pinned: false,
-    };
+    let run = RunInfo::of_command("scaleout", args, started);
     let markdown = table::markdown(&s, &designs, &outcomes, &run);
-    println!("\n{markdown}");
-    if s.write {
-        if let Some(dir) = s.out.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        }
-        std::fs::write(&s.out, &markdown).map_err(|e| format!("{}: {e}", s.out.display()))?;
-        eprintln!("wrote {}", s.out.display());
-    }
+    report::print_and_write(&markdown, s.write.then_some(s.out.as_path()))?;
     eprintln!("total time: {:.0} s", started.elapsed().as_secs_f64());
     Ok(())
 }
