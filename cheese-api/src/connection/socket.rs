@@ -327,11 +327,7 @@ impl Socket {
         let started = {
             let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
             if self.shared.status.is_gone() || joined.iter().any(|r| r == room) {
-                Started::Done(Recovery {
-                    complete: false,
-                    recovered: 0,
-                    position: None,
-                })
+                Started::Done(Recovery::none())
             } else {
                 joined.push(room.to_owned());
                 hub.start_recovery(self, room, since)

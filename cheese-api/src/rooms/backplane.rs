@@ -385,20 +385,15 @@ impl Backplane for MemoryBackplane {
         except: Option<u64>,
     ) -> Option<HistoryFuture<Position>> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
         let node = self.node.get().copied().unwrap_or_default();
-        let log = logs
+        let numbered = logs
             .entry(room.to_owned())
-            .or_insert_with(|| Log::new(node));
-        if log.expired(history, now) {
-            *log = Log::new(node);
-        }
-        let position = log.next();
-        let message = match build(&position) {
-            Ok(message) => message,
+            .or_insert_with(|| Log::new(node))
+            .number(&build, history, Instant::now());
+        let (position, message) = match numbered {
+            Ok(numbered) => numbered,
             Err(e) => return Some(Box::pin(std::future::ready(Err(e)))),
         };
-        log.append(message.clone(), history, now);
         let topic = Topic::Room(room.to_owned());
         let hubs: Vec<Hub> = self
             .nodes()
@@ -419,16 +414,9 @@ impl Backplane for MemoryBackplane {
         since: &Position,
     ) -> HistoryFuture<Kept> {
         let mut logs = self.logs.lock().unwrap_or_else(|e| e.into_inner());
-        let kept = match logs.get_mut(room) {
-            Some(log) if !log.expired(history, Instant::now()) => {
-                log.since(since, history, Instant::now())
-            }
-            _ => Kept {
-                position: None,
-                messages: Vec::new(),
-                complete: false,
-            },
-        };
+        let kept = logs
+            .get_mut(room)
+            .map_or_else(Kept::none, |log| log.since(since, history, Instant::now()));
         Box::pin(std::future::ready(Ok(kept)))
     }
 }

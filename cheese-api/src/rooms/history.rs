@@ -7,7 +7,9 @@
 //! [`MemoryBackplane`](crate::MemoryBackplane)); the Redis backplane keeps
 //! the same log in Redis.
 
+use crate::connection::error::SendError;
 use crate::message::Message;
+use crate::rooms::backplane::Build;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -160,6 +162,28 @@ pub struct Kept {
     pub complete: bool,
 }
 
+impl Kept {
+    /// No history: never written, expired, or lost.
+    pub(crate) fn none() -> Kept {
+        Kept {
+            position: None,
+            messages: Vec::new(),
+            complete: false,
+        }
+    }
+}
+
+impl Recovery {
+    /// Nothing recovered, and not complete.
+    pub(crate) fn none() -> Recovery {
+        Recovery {
+            complete: false,
+            recovered: 0,
+            position: None,
+        }
+    }
+}
+
 /// Which rooms keep history: patterns with `*`, the first match wins.
 #[derive(Default)]
 pub(crate) struct Histories(Vec<(String, History)>);
@@ -213,6 +237,8 @@ pub(crate) fn fresh_epoch(node: u64) -> String {
 
 /// One room's history in memory.
 pub(crate) struct Log {
+    /// The node keeping it (new epochs are made from it).
+    node: u64,
     epoch: String,
     top: u64,
     kept: VecDeque<(u64, Message, Instant)>,
@@ -222,6 +248,7 @@ pub(crate) struct Log {
 impl Log {
     pub(crate) fn new(node: u64) -> Log {
         Log {
+            node,
             epoch: fresh_epoch(node),
             top: 0,
             kept: VecDeque::new(),
@@ -243,9 +270,27 @@ impl Log {
         }
     }
 
-    /// The latest position.
-    pub(crate) fn position(&self) -> Option<Position> {
-        (self.top > 0).then(|| Position {
+    /// Numbers the message `build` makes for the next position and keeps
+    /// it; a log silent for longer than its TTL starts a new epoch first.
+    pub(crate) fn number(
+        &mut self,
+        build: &Build,
+        history: &History,
+        now: Instant,
+    ) -> Result<(Position, Message), SendError> {
+        if self.expired(history, now) {
+            *self = Log::new(self.node);
+        }
+        let position = self.next();
+        let message = build(&position)?;
+        self.append(message.clone(), history, now);
+        Ok((position, message))
+    }
+
+    /// The latest position (`None` before the first message, or once the
+    /// log expired).
+    pub(crate) fn position(&self, history: &History, now: Instant) -> Option<Position> {
+        (self.top > 0 && !self.expired(history, now)).then(|| Position {
             epoch: self.epoch.clone(),
             offset: self.top,
         })
@@ -272,10 +317,13 @@ impl Log {
         }
     }
 
-    /// The kept messages after `since`.
+    /// The kept messages after `since`; an expired log has none.
     pub(crate) fn since(&mut self, since: &Position, history: &History, now: Instant) -> Kept {
+        if self.expired(history, now) {
+            return Kept::none();
+        }
         self.trim(history, now);
-        let position = self.position();
+        let position = self.position(history, now);
         if since.epoch != self.epoch || since.offset > self.top {
             return Kept {
                 position,

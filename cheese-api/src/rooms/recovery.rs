@@ -43,17 +43,15 @@ impl Hub {
             .add(pattern, history);
     }
 
-    /// The log of `room` on this node (no backplane), new when it had none
-    /// or its last message is older than the TTL.
-    fn log(&self, room: &str, history: &History) -> Arc<Mutex<Log>> {
+    /// The log of `room` on this node (no backplane); a log past its TTL
+    /// starts a new epoch by itself ([`Log::number`]).
+    fn log(&self, room: &str) -> Arc<Mutex<Log>> {
         let mut logs = self.inner.logs.lock().unwrap_or_else(|e| e.into_inner());
-        let now = Instant::now();
         if let Some(log) = logs.get(room) {
-            if !lock(log).expired(history, now) {
-                return log.clone();
-            }
+            return log.clone();
         }
         if logs.len() >= LOGS_BEFORE_SWEEP {
+            let now = Instant::now();
             // Only an idle room's log can expire; its TTL is this room's or
             // another pattern's: asking each log's own keeps it exact.
             let histories = self
@@ -84,14 +82,12 @@ impl Hub {
     ) -> Numbered {
         match self.backplane() {
             None => {
-                let log = self.log(room, history);
+                let log = self.log(room);
                 let mut log = lock(&log);
-                let position = log.next();
-                let message = match build(&position) {
-                    Ok(message) => message,
+                let (position, message) = match log.number(&build, history, Instant::now()) {
+                    Ok(numbered) => numbered,
                     Err(e) => return Numbered::Done(Err(e)),
                 };
-                log.append(message.clone(), history, Instant::now());
                 let delivered = self.deliver_in_order(room, &position, &message, except);
                 Numbered::Done(Ok((position, delivered)))
             }
@@ -149,19 +145,14 @@ impl Hub {
     /// disconnect cannot slip in between); across nodes the member is held
     /// back and [`finish_recovery`](Self::finish_recovery) completes it.
     pub(crate) fn start_recovery(&self, socket: &Socket, room: &str, since: &Position) -> Started {
-        let none = Recovery {
-            complete: false,
-            recovered: 0,
-            position: None,
-        };
         let Some(history) = self.history_of(room) else {
             self.join(socket, room, serde_json::Value::Null);
-            return Started::Done(none);
+            return Started::Done(Recovery::none());
         };
         let Some(backplane) = self.backplane() else {
             // One node: under the room's log lock no message is numbered
             // between reading the history and joining.
-            let log = self.log(room, &history);
+            let log = self.log(room);
             let mut log = lock(&log);
             let kept = log.since(since, &history, Instant::now());
             self.join(socket, room, serde_json::Value::Null);
@@ -198,11 +189,7 @@ impl Hub {
         let entry = r.rooms.get_mut(room);
         let Some(held) = entry.and_then(|e| e.recovering.remove(&socket.id())) else {
             // Left (or disconnected) meanwhile.
-            return Recovery {
-                complete: false,
-                recovered: 0,
-                position: None,
-            };
+            return Recovery::none();
         };
         let recovery = self.recover(socket, room, since, kept, held);
         drop(r);
@@ -269,7 +256,7 @@ impl Hub {
             .history_of(room)
             .ok_or_else(|| SendError::NoHistory(format!("room {room:?}")))?;
         match self.backplane() {
-            None => Ok(lock(&self.log(room, &history)).position()),
+            None => Ok(lock(&self.log(room)).position(&history, Instant::now())),
             Some(backplane) => {
                 let nowhere = Position {
                     epoch: String::new(),

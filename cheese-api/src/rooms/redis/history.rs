@@ -241,13 +241,8 @@ pub(super) async fn read(
         .query(&cmd)
         .await
         .map_err(|e| SendError::Unavailable(e.to_string()))?;
-    let lost = Kept {
-        position: None,
-        messages: Vec::new(),
-        complete: false,
-    };
     let Ok([epoch, top, first, entries]) = <[Value; 4]>::try_from(answer) else {
-        return Ok(lost); // no history (never, expired, or lost)
+        return Ok(Kept::none()); // no history (never, expired, or lost)
     };
     let epoch: String = redis::from_redis_value(epoch).map_err(bad)?;
     let top: u64 = redis::from_redis_value(top).map_err(bad)?;
