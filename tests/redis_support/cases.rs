@@ -14,6 +14,7 @@ use super::nodes::{
     until_cross_node, until_delivered, wait_channels, wait_connected, wait_presence, ChildNode,
     Counts, Node, QUIET,
 };
+use cheese_api::testing::TestClient;
 use cheese_api::{PresenceError, RedisBackplane};
 use serde_json::json;
 use std::time::Duration;
@@ -23,6 +24,25 @@ use tokio::time::Instant;
 /// deployment cannot run here.
 fn prefix(kind: Kind, test: &str) -> Option<String> {
     deploy::available(kind, test).then(|| format!("cheese-test-{test}"))
+}
+
+/// Room "cheese" on two nodes: on A a member (after `join_a`) and a
+/// connection outside it, on B a member (after `join_b`); returned once
+/// Redis lists every channel they need (the room's, the route's, each
+/// node's).
+async fn cheese_on_both(
+    redis: &Redis,
+    prefix: &str,
+    (a, join_a): (&Node, &str),
+    (b, join_b): (&Node, &str),
+) -> ((TestClient, u64), TestClient, (TestClient, u64)) {
+    let a1 = a.client(&[join_a]).await;
+    let (a2, _) = a.client(&[]).await;
+    let b1 = b.client(&[join_b]).await;
+    let nodes = [a.hub.node(), b.hub.node()];
+    let all = channels(prefix, &[("cheese", 2)], &[("/chat", 2)], &nodes);
+    wait_channels(redis, prefix, &all).await;
+    (a1, a2, b1)
 }
 
 /// Two nodes, a room with a member on each: room, route and socket-id
@@ -36,12 +56,8 @@ pub async fn two_nodes_deliver_room_route_and_socket_sends_once(kind: Kind, test
     let b = Node::start(backplane(&redis, &prefix, 1)).await;
     wait_connected(&[&a, &b]).await;
 
-    let (mut a1, a1_id) = a.client(&["join cheese"]).await;
-    let (mut a2, _) = a.client(&[]).await;
-    let (mut b1, b1_id) = b.client(&["join cheese"]).await;
-    let both = [a.hub.node(), b.hub.node()];
-    let expected = channels(&prefix, &[("cheese", 2)], &[("/chat", 2)], &both);
-    wait_channels(&redis, &prefix, &expected).await;
+    let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) =
+        cheese_on_both(&redis, &prefix, (&a, "join cheese"), (&b, "join cheese")).await;
     check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "once").await;
     assert_eq!(a.backplane.dropped() + b.backplane.dropped(), 0);
 }
@@ -265,16 +281,19 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
     let hubs = [&a.hub, &b.hub];
     wait_connected(&[&a, &b]).await;
 
-    let (mut a1, a1_id) = a.client(&["nick cheese ann"]).await;
-    let (mut a2, _) = a.client(&[]).await;
-    let (mut b1, b1_id) = b.client(&["nick cheese bob"]).await;
+    let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) = cheese_on_both(
+        &redis,
+        &prefix,
+        (&a, "nick cheese ann"),
+        (&b, "nick cheese bob"),
+    )
+    .await;
     let all = channels(
         &prefix,
         &[("cheese", 2)],
         &[("/chat", 2)],
         &[a.hub.node(), b.hub.node()],
     );
-    wait_channels(&redis, &prefix, &all).await;
     let both = members(vec![
         (a1_id, a.hub.node(), json!({ "nick": "ann" })),
         (b1_id, b.hub.node(), json!({ "nick": "bob" })),
@@ -419,16 +438,8 @@ pub fn a_backplane_given_outside_a_runtime_runs_on_its_own_thread(kind: Kind, te
         let a = Node::serve(app_a, backplane_a).await;
         let b = Node::start(backplane(&redis, &prefix, 1)).await;
         wait_connected(&[&a, &b]).await;
-        let (mut a1, a1_id) = a.client(&["join cheese"]).await;
-        let (mut a2, _) = a.client(&[]).await;
-        let (mut b1, b1_id) = b.client(&["join cheese"]).await;
-        let all = channels(
-            &prefix,
-            &[("cheese", 2)],
-            &[("/chat", 2)],
-            &[a.hub.node(), b.hub.node()],
-        );
-        wait_channels(&redis, &prefix, &all).await;
+        let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) =
+            cheese_on_both(&redis, &prefix, (&a, "join cheese"), (&b, "join cheese")).await;
         check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "thread").await;
     });
 }
