@@ -64,13 +64,8 @@ impl History {
     }
 
     /// How many messages a room keeps.
-    pub fn len(&self) -> usize {
+    pub fn max_messages(&self) -> usize {
         self.last
-    }
-
-    /// Always false: a history keeps at least one message.
-    pub fn is_empty(&self) -> bool {
-        false
     }
 
     /// How long a message is kept.
@@ -198,10 +193,6 @@ impl Histories {
             .iter()
             .find(|(pattern, _)| matches(pattern, room))
             .map(|(_, history)| *history)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }
 

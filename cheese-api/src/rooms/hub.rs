@@ -21,7 +21,7 @@ use crate::rooms::presence::{Member, PresenceError};
 use crate::rooms::recipients::Recipients;
 use crate::stats::{Counters, Stats};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
 type Members = HashMap<u64, Socket>;
@@ -60,6 +60,9 @@ pub(super) struct HubInner {
     registry: Mutex<Registry>,
     /// Which rooms keep history ([`App::history`](crate::App::history)).
     pub(super) histories: RwLock<Histories>,
+    /// Whether `histories` has any pattern: read on every room send, so
+    /// an app without history never takes its lock.
+    pub(super) any_history: AtomicBool,
     /// The history rooms' logs when there is no backplane (one node).
     pub(super) logs: Mutex<HashMap<String, Arc<Mutex<Log>>>>,
     /// Orders the backplane's subscribe and unsubscribe calls: taken before
@@ -134,6 +137,7 @@ impl Hub {
             inner: Arc::new(HubInner {
                 registry: Mutex::new(Registry::default()),
                 histories: RwLock::default(),
+                any_history: AtomicBool::new(false),
                 logs: Mutex::default(),
                 interest: Mutex::new(()),
                 backplane: Mutex::new(None),

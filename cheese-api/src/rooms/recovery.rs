@@ -15,6 +15,7 @@ use crate::message::Message;
 use crate::rooms::backplane::{Backplane, Build, Topic};
 use crate::rooms::history::{History, Kept, Log, Position, Recovery};
 use crate::rooms::hub::Hub;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -24,15 +25,15 @@ const LOGS_BEFORE_SWEEP: usize = 1024;
 impl Hub {
     /// The history kept by `room`, if it matches an [`App::history`](crate::App::history) pattern.
     pub(crate) fn history_of(&self, room: &str) -> Option<History> {
-        let histories = self
-            .inner
-            .histories
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        if histories.is_empty() {
+        // Every send to a room asks: an app without history takes no lock.
+        if !self.inner.any_history.load(Ordering::Acquire) {
             return None;
         }
-        histories.of(room)
+        self.inner
+            .histories
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .of(room)
     }
 
     pub(crate) fn add_history(&self, pattern: &str, history: History) {
@@ -41,6 +42,7 @@ impl Hub {
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .add(pattern, history);
+        self.inner.any_history.store(true, Ordering::Release);
     }
 
     /// The log of `room` on this node (no backplane); a log past its TTL

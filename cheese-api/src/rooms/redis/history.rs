@@ -156,7 +156,7 @@ impl Numbering {
                     .arg(&position.epoch)
                     .arg(position.offset)
                     .arg(envelope.to_bytes())
-                    .arg(job.history.len())
+                    .arg(job.history.max_messages())
                     .arg(job.history.max_age().as_millis() as u64)
                     .arg(crate::rooms::history::fresh_epoch(node))
                     .arg(names.channel(&crate::rooms::backplane::Topic::Room(job.room.clone())))
