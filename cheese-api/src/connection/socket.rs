@@ -242,14 +242,31 @@ impl Socket {
     /// Joins `room` (on this node; sends to the room reach every node).
     /// Does nothing once the connection has ended.
     pub fn join(&self, room: &str) {
+        self.entering(room, |new| {
+            if new {
+                self.hub_ref().join(self, room, serde_json::Value::Null);
+            }
+        });
+    }
+
+    /// Runs `enter` with whether `room` is new to this connection, after
+    /// adding it to the connection's rooms, all under the rooms lock (so
+    /// `leave_all` on disconnect cannot slip in and leave a dead member);
+    /// `None` once the connection has ended.
+    fn entering<R>(&self, room: &str, enter: impl FnOnce(bool) -> R) -> Option<R> {
         let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.shared.status.is_gone() && !joined.iter().any(|r| r == room) {
-            joined.push(room.to_owned());
-            self.shared
-                .runtime
-                .hub
-                .join(self, room, serde_json::Value::Null);
+        if self.shared.status.is_gone() {
+            return None;
         }
+        let new = !joined.iter().any(|r| r == room);
+        if new {
+            joined.push(room.to_owned());
+        }
+        Some(enter(new))
+    }
+
+    fn hub_ref(&self) -> &Hub {
+        &self.shared.runtime.hub
     }
 
     /// Joins `room` with `info`, the small JSON that [`Hub::presence`]
@@ -279,13 +296,7 @@ impl Socket {
         info: impl serde::Serialize,
     ) -> Result<(), serde_json::Error> {
         let info = serde_json::to_value(info)?;
-        let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-        if !self.shared.status.is_gone() {
-            if !joined.iter().any(|r| r == room) {
-                joined.push(room.to_owned());
-            }
-            self.shared.runtime.hub.join(self, room, info);
-        }
+        self.entering(room, |_| self.hub_ref().join(self, room, info));
         Ok(())
     }
 
@@ -323,16 +334,13 @@ impl Socket {
     /// # let _ = app;
     /// ```
     pub async fn join_since(&self, room: &str, since: &Position) -> Recovery {
-        let hub = &self.shared.runtime.hub;
-        let started = {
-            let mut joined = self.shared.rooms.lock().unwrap_or_else(|e| e.into_inner());
-            if self.shared.status.is_gone() || joined.iter().any(|r| r == room) {
-                Started::Done(Recovery::none())
-            } else {
-                joined.push(room.to_owned());
-                hub.start_recovery(self, room, since)
-            }
-        };
+        let hub = self.hub_ref();
+        let started = self
+            .entering(room, |new| {
+                new.then(|| hub.start_recovery(self, room, since))
+            })
+            .flatten()
+            .unwrap_or(Started::Done(Recovery::none()));
         match started {
             Started::Done(recovery) => recovery,
             Started::Waiting(history, backplane) => {
