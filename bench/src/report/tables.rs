@@ -9,6 +9,21 @@ use super::outcome::cpu_figures;
 use super::{Figure, Outcome, Report, Scenario, Spread};
 use crate::procs::ServerKind;
 
+/// The head of a table with a row per server: its first column, then one
+/// right-aligned column per heading.
+pub(super) fn server_table_head(headings: impl Iterator<Item = String>) -> String {
+    let mut t = String::from("| server |");
+    let mut n = 0;
+    for heading in headings {
+        let _ = write!(t, " {heading} |");
+        n += 1;
+    }
+    t.push_str("\n|---|");
+    t.push_str(&"---:|".repeat(n));
+    t.push('\n');
+    t
+}
+
 impl Report<'_> {
     /// A column's heading in the main table.
     fn heading(&self, s: Scenario) -> String {
@@ -25,15 +40,7 @@ impl Report<'_> {
     /// The main table: rows servers, columns scenarios, absolute (ratio of
     /// the medians; with several rounds, the range of per-round ratios).
     pub fn main_table(&self) -> String {
-        let mut t = String::from("| server |");
-        for &s in self.scenarios {
-            let _ = write!(t, " {} |", self.heading(s));
-        }
-        t.push_str("\n|---|");
-        for _ in self.scenarios {
-            t.push_str("---:|");
-        }
-        t.push('\n');
+        let mut t = server_table_head(self.scenarios.iter().map(|&s| self.heading(s)));
         for &server in self.servers {
             let _ = write!(t, "| {} |", server.label());
             for (si, &scenario) in self.scenarios.iter().enumerate() {
@@ -86,19 +93,12 @@ impl Report<'_> {
         let median_cpu = |scenario: Scenario, server: ServerKind| {
             Spread::of(self.over_rounds(scenario, server, Figure::CpuPerOp)).map(|s| s.median)
         };
-        let mut t = String::from("| server |");
-        for s in &timed {
-            if *s == Scenario::Fanout {
-                t.push_str(" fan-out, per delivered message (vs axum + broadcast channel) |");
-            } else {
-                let _ = write!(t, " {} |", s.title());
+        let mut t = server_table_head(timed.iter().map(|s| match s {
+            Scenario::Fanout => {
+                "fan-out, per delivered message (vs axum + broadcast channel)".to_owned()
             }
-        }
-        t.push_str("\n|---|");
-        for _ in &timed {
-            t.push_str("---:|");
-        }
-        t.push('\n');
+            s => s.title().to_owned(),
+        }));
         for &server in self.servers {
             let _ = write!(t, "| {} |", server.label());
             for &s in &timed {

@@ -177,15 +177,11 @@ impl Report<'_> {
     /// Rows servers, columns scenarios: the median of the rounds' headline
     /// figures and their range.
     pub fn medians_table(&self) -> String {
-        let mut t = String::from("| server |");
-        for s in self.scenarios {
-            let _ = write!(t, " {} ({}) |", s.title(), s.unit());
-        }
-        t.push_str("\n|---|");
-        for _ in self.scenarios {
-            t.push_str("---:|");
-        }
-        t.push('\n');
+        let mut t = super::tables::server_table_head(
+            self.scenarios
+                .iter()
+                .map(|s| format!("{} ({})", s.title(), s.unit())),
+        );
         for &server in self.servers {
             let _ = write!(t, "| {} |", server.label());
             for &s in self.scenarios {
