@@ -152,15 +152,7 @@ fn runs(s: &Settings, head: &str, outcomes: &[Outcome]) -> String {
 pub fn markdown(s: &Settings, head: &str, outcomes: &[Outcome], run: &RunInfo) -> String {
     let spec = &s.spec;
     let mut md = String::from("# Room history: what it costs a publish\n\n");
-    let _ = write!(
-        md,
-        "Produced by `{}` in {:.0} s (builds included). Machine: {} cores, Linux {}; \
-         the node, Redis and the client share them, not pinned.\n\n",
-        run.command,
-        run.elapsed.as_secs_f64(),
-        run.cores,
-        run.kernel.trim()
-    );
+    md.push_str(&run.produced_by("the node, Redis and the client"));
     let _ = write!(
         md,
         "Setup: one node (`bench/src/bin/scaleout_node.rs`, a process of its own), alone \

@@ -40,6 +40,19 @@ impl RunInfo {
             pinned: false,
         }
     }
+
+    /// The opening line of a page: the command, its time and the machine,
+    /// whose cores `sharing` (the processes of the run) share, not pinned.
+    pub fn produced_by(&self, sharing: &str) -> String {
+        format!(
+            "Produced by `{}` in {:.0} s (builds included). Machine: {} cores, Linux {}; \
+             {sharing} share them, not pinned.\n\n",
+            self.command,
+            self.elapsed.as_secs_f64(),
+            self.cores,
+            self.kernel.trim()
+        )
+    }
 }
 
 /// Prints a page of results and, given a path, writes it there too.

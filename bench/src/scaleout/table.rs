@@ -147,15 +147,7 @@ pub fn markdown(s: &Settings, designs: &[Design], outcomes: &[Outcome], run: &Ru
     let n = spec.nodes;
     let mut md =
         String::from("# Scale-out over Redis: routing by interest against one channel\n\n");
-    let _ = write!(
-        md,
-        "Produced by `{}` in {:.0} s (builds included). Machine: {} cores, Linux {}; \
-         the nodes, Redis and the client share them, not pinned.\n\n",
-        run.command,
-        run.elapsed.as_secs_f64(),
-        run.cores,
-        run.kernel.trim()
-    );
+    md.push_str(&run.produced_by("the nodes, Redis and the client"));
     let _ = write!(
         md,
         "Setup: {n} nodes (`bench/src/bin/scaleout_node.rs`, each its own process) on one \
