@@ -284,7 +284,7 @@ impl RedisBackplane {
         };
         members
             .iter()
-            .map(|(id, info)| Member::new(*id, serde_json::from_str(info).unwrap_or_default()))
+            .map(|(id, info)| Member::new(*id, info.clone()))
             .collect()
     }
 
@@ -459,12 +459,11 @@ impl Backplane for RedisBackplane {
     }
 
     fn track(&self, room: &str, member: &Member) {
-        let info = member.info.to_string();
         self.shared.want(|w| {
             w.members
                 .entry(room.to_owned())
                 .or_default()
-                .insert(member.id, info);
+                .insert(member.id, member.info.clone());
             w.dirty.insert((room.to_owned(), member.id));
         });
     }

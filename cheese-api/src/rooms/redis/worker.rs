@@ -42,8 +42,8 @@ const WRITES: usize = 1024;
 #[derive(Default)]
 pub(super) struct Wanted {
     pub(super) topics: HashSet<Topic>,
-    /// This node's members: room → id → info (JSON text).
-    pub(super) members: HashMap<String, HashMap<u64, String>>,
+    /// This node's members: room → id → info.
+    pub(super) members: HashMap<String, HashMap<u64, serde_json::Value>>,
     /// Members whose stored state may differ from `members`.
     pub(super) dirty: HashSet<(String, u64)>,
 }
@@ -242,7 +242,11 @@ impl Worker {
             let writes: Vec<(String, u64, Option<String>)> = dirty
                 .into_iter()
                 .map(|(room, id)| {
-                    let info = wanted.members.get(&room).and_then(|m| m.get(&id)).cloned();
+                    let info = wanted
+                        .members
+                        .get(&room)
+                        .and_then(|m| m.get(&id))
+                        .map(|info| info.to_string());
                     (room, id, info)
                 })
                 .collect();
