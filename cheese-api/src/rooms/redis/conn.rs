@@ -14,7 +14,7 @@ use futures_util::future::try_join_all;
 use redis::aio::{AsyncPushSender, MultiplexedConnection, SendError};
 use redis::cluster::ClusterClientBuilder;
 use redis::cluster_async::ClusterConnection;
-use redis::cluster_routing::{Route, SlotAddr};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, Route, RoutingInfo, SlotAddr};
 use redis::{
     Cmd, ConnectionInfo, FromRedisValue, ProtocolVersion, PushInfo, PushKind, RedisResult, Value,
 };
@@ -59,7 +59,22 @@ impl Conn {
                 .response_timeout(timeout)
                 .retries(1)
                 .build()?;
-            Ok(Conn::Cluster(client.get_async_connection().await?))
+            let mut conn = client.get_async_connection().await?;
+            let states = conn
+                .route_command(
+                    redis::cmd("CLUSTER").arg("INFO").clone(),
+                    RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
+                )
+                .await?;
+            match states {
+                Value::Map(answers) => {
+                    for (_, answer) in answers {
+                        cluster_ok(&String::from_redis_value(answer)?)?;
+                    }
+                }
+                answer => cluster_ok(&String::from_redis_value(answer)?)?,
+            }
+            Ok(Conn::Cluster(conn))
         };
         match servers {
             Servers::Cluster(nodes) => cluster_of(nodes.clone(), pushes).await,
@@ -82,6 +97,13 @@ impl Conn {
                     .query_async(&mut single)
                     .await?;
                 if about.lines().any(|l| l.trim() == "cluster_enabled:1") {
+                    // The cluster client maps slots from this node: only
+                    // once it sees every slot served is the map whole.
+                    let state: String = redis::cmd("CLUSTER")
+                        .arg("INFO")
+                        .query_async(&mut single)
+                        .await?;
+                    cluster_ok(&state)?;
                     cluster_of(vec![info], pushes).await
                 } else {
                     Ok(Conn::Single(single))
@@ -194,6 +216,25 @@ impl Conn {
             Conn::Single(c) => cmd.query_async(c).await,
             Conn::Cluster(c) => cmd.query_async(c).await,
         }
+    }
+}
+
+/// Whether a Cluster node's `CLUSTER INFO` says it serves: a cluster being
+/// created (or missing a master) is not joined yet, since a slot map read
+/// then lacks slots and the crate would send their subscriptions to a node
+/// that refuses them, and a connection later may not subscribe again.
+fn cluster_ok(info: &str) -> RedisResult<()> {
+    match info
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("cluster_state:"))
+    {
+        Some("ok") => Ok(()),
+        state => Err((
+            redis::ErrorKind::Server(redis::ServerErrorKind::ClusterDown),
+            "the cluster does not serve every slot yet",
+            format!("cluster_state:{}", state.unwrap_or("?")),
+        )
+            .into()),
     }
 }
 
