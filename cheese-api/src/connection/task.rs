@@ -13,26 +13,46 @@ use crate::http::security::Slot;
 use crate::request::Request;
 use crate::runtime::{LiveGuard, Runtime};
 use axum::extract::ws::WebSocket;
+use futures_util::future::CatchUnwind;
 use futures_util::FutureExt;
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use tracing::Instrument;
 
-/// Polls `hook` to completion while keeping the connection's I/O going.
-/// A panic in the hook is caught and returned as `Err`.
-async fn drive<F: Future>(io: &mut Io, hook: F) -> std::thread::Result<F::Output> {
-    let mut hook = pin!(AssertUnwindSafe(hook).catch_unwind());
-    poll_fn(move |cx| {
-        if let Poll::Ready(out) = hook.as_mut().poll(cx) {
+pin_project_lite::pin_project! {
+    /// Polls a hook to completion while keeping the connection's I/O going;
+    /// a panic in the hook is caught and returned as `Err`. A future of its
+    /// own, not an `async fn`: an async fn keeps its arguments and their
+    /// moved copies apart, which would store the hook's future twice in
+    /// every connection's state.
+    struct Drive<'a, F> {
+        io: &'a mut Io,
+        #[pin]
+        hook: CatchUnwind<AssertUnwindSafe<F>>,
+    }
+}
+
+fn drive<F: Future>(io: &mut Io, hook: F) -> Drive<'_, F> {
+    Drive {
+        io,
+        hook: AssertUnwindSafe(hook).catch_unwind(),
+    }
+}
+
+impl<F: Future> Future for Drive<'_, F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(out) = this.hook.poll(cx) {
             return Poll::Ready(out);
         }
-        let _ = io.poll_io(cx, false);
+        let _ = this.io.poll_io(cx, false);
         Poll::Pending
-    })
-    .await
+    }
 }
 
 fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
@@ -82,7 +102,8 @@ pub(crate) struct Pending<T: Hooks> {
     pub(crate) runtime: Arc<Runtime>,
 }
 
-/// One open connection's state, boxed once; hooks borrow its fields.
+/// One open connection's state, kept in the connection's task (no box of
+/// its own); hooks borrow its fields.
 struct Conn<T: Hooks> {
     handler: T,
     request: Request,
@@ -94,14 +115,15 @@ struct Conn<T: Hooks> {
     _live: LiveGuard,
 }
 
-/// What `on_upgrade` runs with the upgraded socket. This part is not async:
-/// the connection's state, socket included, moves to the heap at once and
-/// the handshake's box is freed, so the task's future holds little more
-/// than a pointer for the connection's whole life. Then the connection
-/// runs in its own tracing span.
-// Boxed on purpose: the `on_upgrade` closure that carries `pending` is kept
-// in axum's task future for the connection's whole life (a captured value
-// of an async block is never overlapped), so it must stay one pointer.
+/// What `on_upgrade` runs with the upgraded socket: the connection's state
+/// and the future that runs it, as one future that axum's task holds
+/// inline. No box: axum's task keeps room for its own handshake states
+/// (the engine's socket among them) for the connection's whole life, so
+/// the state fills room that is paid for anyway, and one allocation less
+/// costs less than one more (docs/limits.md). The connection runs in its
+/// own tracing span (a disabled span costs a check per poll).
+// `pending` is boxed on purpose: the `on_upgrade` closure that carries it
+// stays in axum's task future, so it must stay one pointer.
 #[allow(clippy::boxed_local)]
 pub(crate) fn start<T: Hooks>(
     ws: WebSocket,
@@ -128,7 +150,7 @@ pub(crate) fn start<T: Hooks>(
         path = %request.path(),
         subprotocol = %request.subprotocol().unwrap_or("-"),
     );
-    let mut conn = Box::new(Conn {
+    let mut conn = Conn {
         handler,
         request,
         ex,
@@ -137,21 +159,17 @@ pub(crate) fn start<T: Hooks>(
         started: std::time::Instant::now(),
         _slot: slot,
         _live: live,
-    });
-    async move {
-        let run = CURRENT.scope(socket, run(&mut conn));
-        if span.is_disabled() {
-            run.await; // no span to enter on every poll
-        } else {
-            run.instrument(span).await;
-        }
-    }
+    };
+    // `conn` is captured, not moved into a local: an async block keeps its
+    // captures and its locals apart, so a local copy would double its size.
+    async move { CURRENT.scope(socket, run(&mut conn)).instrument(span).await }
 }
 
 /// Runs one connection from the upgrade to the end: `connection`, then
 /// `message` for each message in order, then `disconnection`, exactly once.
 async fn run<T: Hooks>(conn: &mut Conn<T>) {
     tracing::info!("connected");
+
     let outcome = drive(
         &mut conn.io,
         conn.handler.__connection(&conn.request, &mut conn.ex),
@@ -161,8 +179,11 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
     while open {
         match poll_fn(|cx| conn.io.poll_io(cx, true)).await {
             Event::Message(message) => {
-                let hook = conn.handler.__message(&conn.request, &mut conn.ex, message);
-                let outcome = drive(&mut conn.io, hook).await;
+                let outcome = drive(
+                    &mut conn.io,
+                    conn.handler.__message(&conn.request, &mut conn.ex, message),
+                )
+                .await;
                 open = settle(&mut conn.io, outcome, "message", &conn.request);
             }
             Event::Ended => break,
@@ -174,9 +195,10 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         Poll::Pending => Poll::Pending,
     })
     .await;
-    let done =
-        AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex)).catch_unwind();
-    if let Err(panic) = done.await {
+    let done = AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex))
+        .catch_unwind()
+        .await;
+    if let Err(panic) = done {
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
