@@ -12,6 +12,7 @@
 //! and who reads them: [`close`](crate::connection::close)).
 
 use crate::connection::close::{By, Close, Request};
+use crate::connection::fifo::Fifo;
 use crate::connection::keepalive::{Keepalive, Tick};
 use crate::connection::socket::Shared;
 use crate::message::{Message, Text};
@@ -19,7 +20,6 @@ use crate::stats::Local;
 use crate::Limits;
 use axum::extract::ws::{self, WebSocket};
 use futures_util::{Sink, Stream};
-use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -42,10 +42,10 @@ pub(crate) struct Io {
     read_waker: Waker,
     /// Messages taken from the outbox in one lock, handed over in order
     /// (before our close frame, if one is due).
-    pending: VecDeque<Message>,
+    pending: Fifo,
     /// A ping to send (its id) at the next chance.
     ping_due: Option<u32>,
-    inbox: VecDeque<Message>,
+    inbox: Fifo,
     max_queue: usize,
     unflushed: bool,
     /// The closing handshake: its phase, who started it, its deadline.
@@ -61,9 +61,9 @@ impl Io {
             ws: Some(ws),
             read_waker: Waker::from(shared.clone()),
             shared,
-            pending: VecDeque::new(),
+            pending: Fifo::default(),
             ping_due: None,
-            inbox: VecDeque::new(),
+            inbox: Fifo::default(),
             max_queue: limits.max_queue.unwrap_or(usize::MAX).max(1),
             unflushed: false,
             close: Close::new(limits.effective_close_timeout()),

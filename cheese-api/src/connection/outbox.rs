@@ -5,9 +5,9 @@
 
 use crate::connection::close::{By, Request, Status};
 use crate::connection::error::SendError;
+use crate::connection::fifo::Fifo;
 use crate::message::Message;
 use futures_util::task::AtomicWaker;
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -25,7 +25,7 @@ pub(crate) struct Outbox {
 
 #[derive(Default)]
 struct Queue {
-    messages: VecDeque<Message>,
+    messages: Fifo,
     /// The close the server started, not yet taken by the driver. Not a
     /// queued command: the driver acts on it at once, even while the socket
     /// takes no writes, so its `close_timeout` runs for a peer that does not
@@ -102,17 +102,13 @@ impl Outbox {
     /// Moves every queued message into `into` (one lock for a whole burst)
     /// and returns the close requested, if any. The driver registers its
     /// waker before it looks, so a push after this finds the waker.
-    pub(crate) fn take(&self, into: &mut VecDeque<Message>) -> Option<Request> {
+    pub(crate) fn take(&self, into: &mut Fifo) -> Option<Request> {
         if !self.any.load(Ordering::Acquire) {
             return None;
         }
         let mut queue = self.lock();
         self.any.store(false, Ordering::Release);
-        if into.is_empty() {
-            std::mem::swap(&mut queue.messages, into);
-        } else {
-            into.append(&mut queue.messages);
-        }
+        into.append(&mut queue.messages);
         queue.close.take()
     }
 
@@ -141,7 +137,7 @@ mod tests {
             outbox.push(&status, Message::from("after"), false),
             Err(SendError::Closed)
         ));
-        let mut taken = VecDeque::new();
+        let mut taken = Fifo::default();
         let request = outbox.take(&mut taken).unwrap();
         assert_eq!((request.code, request.reason.as_str()), (4000, "first"));
         assert_eq!(request.by, By::App);
