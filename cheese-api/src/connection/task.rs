@@ -115,20 +115,17 @@ struct Conn<T: Hooks> {
     _live: LiveGuard,
 }
 
-/// What `on_upgrade` runs with the upgraded socket: the connection's state
-/// and the future that runs it, as one future that axum's task holds
-/// inline. No box: axum's task keeps room for its own handshake states
-/// (the engine's socket among them) for the connection's whole life, so
-/// the state fills room that is paid for anyway, and one allocation less
-/// costs less than one more (docs/limits.md). The connection runs in its
-/// own tracing span (a disabled span costs a check per poll).
-// `pending` is boxed on purpose: the `on_upgrade` closure that carries it
-// stays in axum's task future, so it must stay one pointer.
+/// What `on_upgrade` runs with the upgraded socket: spawns the connection's
+/// own task, whose future is the connection's state and the future that
+/// runs it, unboxed. axum's upgrade task then ends: kept alive around the
+/// connection, it would also keep room for its own handshake states (the
+/// engine's socket among them), 1,664 B a task where the connection's own
+/// is 1,536 (DHAT, docs/limits.md). One spawn more per connection, none per
+/// message. The connection runs in its own tracing span (a disabled span
+/// costs a check per poll).
+// `pending` is boxed on purpose: the `on_upgrade` closure carries it.
 #[allow(clippy::boxed_local)]
-pub(crate) fn start<T: Hooks>(
-    ws: WebSocket,
-    pending: Box<Pending<T>>,
-) -> impl Future<Output = ()> + Send {
+pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
     let Pending {
         handler,
         request,
@@ -162,7 +159,7 @@ pub(crate) fn start<T: Hooks>(
     };
     // `conn` is captured, not moved into a local: an async block keeps its
     // captures and its locals apart, so a local copy would double its size.
-    async move { CURRENT.scope(socket, run(&mut conn)).instrument(span).await }
+    tokio::spawn(async move { CURRENT.scope(socket, run(&mut conn)).instrument(span).await });
 }
 
 /// Runs one connection from the upgrade to the end: `connection`, then

@@ -199,7 +199,7 @@ async fn handshake<T: Hooks>(
                 }
                 _ => return Refusal::subprotocol_not_offered(&chosen).into_response(),
             }
-            request.subprotocol = Some(chosen);
+            request.subprotocol = Some(chosen.into());
         }
     }
     let pending = Box::new(task::Pending {
@@ -210,7 +210,10 @@ async fn handshake<T: Hooks>(
         runtime,
     });
     ws.on_failed_upgrade(|error| tracing::debug!(%error, "upgrade failed"))
-        .on_upgrade(move |socket| task::start(socket, pending))
+        .on_upgrade(move |socket| {
+            task::spawn(socket, pending);
+            std::future::ready(())
+        })
 }
 
 /// RFC 6455 §4.2.1: the key is 16 bytes in base64, which is 24 characters:
