@@ -6,36 +6,27 @@
 //! graceful shutdown closes every stream with 1001, then the connection
 //! with GOAWAY; an idle connection closes; HTTP/1.1 clients share the port.
 //!
-//! Run with `cargo test -p cheese-api-tests --features tls --test http2`
-//! (built only with the feature, as tests/tls.rs).
+//! The client is in `http2_support/`. Run with
+//! `cargo test -p cheese-api-tests --features tls --test http2` (built only
+//! with the feature, as tests/tls.rs).
 
+mod http2_support;
 mod tls_support;
 
 use cheese_api::prelude::*;
-use cheese_api::testing::{TestClient, TestServer};
+use cheese_api::testing::TestServer;
 use cheese_api::Refusal;
-use futures_util::{SinkExt, StreamExt};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http2::{self, SendRequest};
+use futures_util::SinkExt;
+use http2_support::{echo, expect_close, next, refusal, refused, seen, text, H2, TIMEOUT};
 use hyper::ext::Protocol;
-use hyper::upgrade::Upgraded;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use std::future::Future;
-use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
 use std::time::Duration;
 use tls_support::Certificate;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
-use tokio::task::JoinHandle;
+use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, Instant};
-use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame, Role};
+use tokio_tungstenite::tungstenite::protocol::{frame::coding::CloseCode, CloseFrame};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
-
-const TIMEOUT: Duration = TestClient::DEFAULT_TIMEOUT;
 
 /// The names whose `disconnection` ran.
 static GONE: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -135,181 +126,19 @@ impl Stall {
     }
 }
 
-type Ws = WebSocketStream<TokioIo<Upgraded>>;
-
-/// `app` over TLS (ALPN `h2`, `http/1.1`) on a free loopback port.
-async fn start(app: App, cert: &Certificate) -> TestServer {
-    TestServer::start(app.tls(cert.server())).await
-}
-
-/// One HTTP/2 connection over TLS to a test's app.
-struct H2 {
-    send: SendRequest<Empty<Bytes>>,
-    /// The connection's task: it ends when the server closes the connection.
-    ended: JoinHandle<hyper::Result<()>>,
-    /// GOAWAY frames received so far.
-    goaways: Arc<AtomicUsize>,
-    authority: String,
-    /// The client's end of the TCP connection.
-    local: SocketAddr,
-}
-
-impl H2 {
-    async fn connect(server: &TestServer, cert: &Certificate) -> H2 {
-        let tls = cert.client(&[b"h2", b"http/1.1"]);
-        let tls = tls.connect(server.addr()).await;
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let local = tls.get_ref().0.local_addr().unwrap();
-        let goaways = Arc::new(AtomicUsize::new(0));
-        let io = GoawayTap::new(tls, goaways.clone());
-        let (send, connection) = http2::Builder::new(TokioExecutor::new())
-            .handshake(TokioIo::new(io))
-            .await
-            .unwrap();
-        let mut connection = Box::pin(connection);
-        // The server's SETTINGS must enable extended CONNECT (RFC 8441 §3).
-        // h2 applies them when it acknowledges them, at a later poll than
-        // the one that read them: poll again until then.
-        let settings = std::future::poll_fn(|cx| match connection.as_mut().poll(cx) {
-            Poll::Ready(result) => panic!("connection ended before its SETTINGS: {result:?}"),
-            Poll::Pending if connection.is_extended_connect_protocol_enabled() => Poll::Ready(()),
-            Poll::Pending => {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            }
-        });
-        timeout(TIMEOUT, settings)
-            .await
-            .expect("SETTINGS_ENABLE_CONNECT_PROTOCOL from the server");
-        H2 {
-            send,
-            ended: tokio::spawn(connection),
-            goaways,
-            authority: format!("localhost:{}", server.addr().port()),
-            local,
-        }
-    }
-
-    /// An extended CONNECT for `path`, to add headers to.
-    fn connect_request(&self, path: &str) -> hyper::http::request::Builder {
-        hyper::Request::connect(format!("https://{}{path}", self.authority))
-            .extension(Protocol::from_static("websocket"))
-            .header("sec-websocket-version", "13")
-    }
-
-    /// The WebSocket at `path`, or the refusal's status and body.
-    async fn open(&mut self, path: &str) -> Result<Ws, (u16, String)> {
-        self.open_with(self.connect_request(path)).await
-    }
-
-    async fn open_with(
-        &mut self,
-        request: hyper::http::request::Builder,
-    ) -> Result<Ws, (u16, String)> {
-        let response = self.send(request).await;
-        if response.status() != StatusCode::OK {
-            return Err(refusal(response).await);
-        }
-        let upgraded = timeout(TIMEOUT, hyper::upgrade::on(response))
-            .await
-            .unwrap()
-            .unwrap();
-        Ok(WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await)
-    }
-
-    async fn send(
-        &mut self,
-        request: hyper::http::request::Builder,
-    ) -> hyper::Response<hyper::body::Incoming> {
-        let request = request.body(Empty::new()).unwrap();
-        timeout(TIMEOUT, async {
-            self.send.ready().await.unwrap();
-            self.send.send_request(request).await.unwrap()
-        })
-        .await
-        .expect("a response in time")
-    }
-
-    fn is_up(&self) -> bool {
-        !self.ended.is_finished()
-    }
-}
-
-/// A refusal's status and body.
-async fn refusal(response: hyper::Response<hyper::body::Incoming>) -> (u16, String) {
-    let status = response.status().as_u16();
-    let body = timeout(TIMEOUT, response.into_body().collect())
-        .await
-        .unwrap()
-        .unwrap()
-        .to_bytes();
-    (status, String::from_utf8(body.to_vec()).unwrap())
-}
-
-/// The refusal `request` gets.
-async fn refused(h2: &mut H2, request: hyper::http::request::Builder) -> (u16, String) {
-    match h2.open_with(request).await {
-        Ok(_) => panic!("opened a WebSocket"),
-        Err(refused) => refused,
-    }
-}
-
-/// A refusal as the client sees it.
-fn seen(refusal: Refusal) -> (u16, String) {
-    (refusal.status().as_u16(), refusal.reason().to_owned())
-}
-
-/// The next message, in time.
-async fn next<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> WsMessage {
-    timeout(TIMEOUT, ws.next())
-        .await
-        .expect("a message in time")
-        .expect("the stream is open")
-        .expect("a message, not an error")
-}
-
-async fn text<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>) -> String {
-    match next(ws).await {
-        WsMessage::Text(text) => text.to_string(),
-        other => panic!("expected text, got {other:?}"),
-    }
-}
-
-/// Reads the server's close frame: its code must be `code`; returns its
-/// reason, once the closing handshake is done (the client's answer sent)
-/// and the stream ended: nothing more arrives. The end reads as the end of
-/// the stream, or as an error: over HTTP/2 the server, done, resets the
-/// client's half with NO_ERROR (RFC 9113 §8.1), which hyper's client turns
-/// into an error if the client then flushes; over HTTP/1.1 the server drops
-/// the connection without a TLS close_notify.
-async fn expect_close<S: AsyncRead + AsyncWrite + Unpin>(
-    ws: &mut WebSocketStream<S>,
-    code: u16,
-) -> String {
-    let reason = match next(ws).await {
-        WsMessage::Close(Some(frame)) => {
-            assert_eq!(u16::from(frame.code), code, "{frame:?}");
-            frame.reason.to_string()
-        }
-        other => panic!("expected close {code}, got {other:?}"),
-    };
-    let end = timeout(TIMEOUT, ws.next()).await.expect("the stream ends");
-    assert!(!matches!(end, Some(Ok(_))), "after the close: {end:?}");
-    reason
-}
-
-/// Sends `message` and expects `want` back.
-async fn echo(ws: &mut Ws, message: &str, want: &str) {
-    ws.send(WsMessage::text(message)).await.unwrap();
-    assert_eq!(text(ws).await, want);
+/// `app` over TLS (ALPN `h2`, `http/1.1`) on a free loopback port, its
+/// certificate, and an HTTP/2 connection to it.
+async fn start(app: App) -> (TestServer, Certificate, H2) {
+    let cert = Certificate::new();
+    let server = TestServer::start(app.tls(cert.server())).await;
+    let h2 = H2::connect(&server, &cert).await;
+    (server, cert, h2)
 }
 
 #[tokio::test]
 async fn websockets_multiplexed_on_one_connection_each_with_its_own_hooks_and_close_code() {
-    let cert = Certificate::new();
     let app = App::empty().websocket::<Room>().websocket::<Small>();
-    let server = start(app, &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (_server, _cert, mut h2) = start(app).await;
     let port = h2.local.port();
 
     let mut brie = h2.open("/rooms/brie/1").await.unwrap();
@@ -376,15 +205,13 @@ async fn websockets_multiplexed_on_one_connection_each_with_its_own_hooks_and_cl
 
 #[tokio::test]
 async fn refusals_over_http2_keep_their_statuses_and_the_connection() {
-    let cert = Certificate::new();
     let app = App::empty()
         .websocket::<Room>()
         .websocket::<Small>()
         .websocket::<Ticket>()
         .allowed_origins(["https://cheese.example"])
         .route_max_connections::<Small>(1);
-    let server = start(app, &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (_server, _cert, mut h2) = start(app).await;
     let mut kept = h2.open("/rooms/kept/1").await.unwrap();
     assert!(text(&mut kept).await.starts_with("kept 1 wss"));
 
@@ -435,10 +262,8 @@ async fn refusals_over_http2_keep_their_statuses_and_the_connection() {
 
 #[tokio::test]
 async fn open_timeout_counts_from_each_streams_arrival_and_a_late_one_gets_408_alone() {
-    let cert = Certificate::new();
     let app = App::empty().websocket::<Pause>().websocket::<Slow>();
-    let server = start(app, &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (_server, _cert, mut h2) = start(app).await;
     let mut early = h2.open("/pause").await.unwrap();
     // Longer than Pause's open_timeout (1 s) after the connection's accept:
     // a later stream's handshake counts from its own arrival.
@@ -461,10 +286,8 @@ async fn open_timeout_counts_from_each_streams_arrival_and_a_late_one_gets_408_a
 
 #[tokio::test]
 async fn streams_that_stop_reading_hold_back_only_their_own_client() {
-    let cert = Certificate::new();
     let app = App::empty().websocket::<Room>().websocket::<Stall>();
-    let server = start(app, &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (_server, _cert, mut h2) = start(app).await;
     let mut room = h2.open("/rooms/busy/1").await.unwrap();
     text(&mut room).await;
     // 2.5 MiB into each of two streams the server stopped reading: with
@@ -507,9 +330,7 @@ async fn streams_that_stop_reading_hold_back_only_their_own_client() {
 /// only then GOAWAY and the connection's end.
 #[tokio::test]
 async fn graceful_shutdown_closes_each_stream_1001_then_the_connection_with_goaway() {
-    let cert = Certificate::new();
-    let server = start(App::empty().websocket::<Room>(), &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (server, cert, mut h2) = start(App::empty().websocket::<Room>()).await;
     let mut streams = Vec::new();
     for (i, name) in ["swiss", "cheddar", "edam"].iter().enumerate() {
         let mut ws = h2.open(&format!("/rooms/{name}/{i}")).await.unwrap();
@@ -562,10 +383,8 @@ async fn graceful_shutdown_closes_each_stream_1001_then_the_connection_with_goaw
 #[tokio::test]
 async fn an_idle_connection_closes_after_the_handshake_timeout_but_not_while_a_websocket_is_open() {
     let idle = Duration::from_secs(1);
-    let cert = Certificate::new();
     let app = App::empty().websocket::<Room>().handshake_timeout(idle);
-    let server = start(app, &cert).await;
-    let mut h2 = H2::connect(&server, &cert).await;
+    let (server, cert, mut h2) = start(app).await;
     let mut ws = h2.open("/rooms/idle/1").await.unwrap();
     text(&mut ws).await;
     // Three idle timeouts with a WebSocket open and quiet: nothing closes.
@@ -626,83 +445,4 @@ async fn with_http2_off_a_client_offering_h2_gets_http1() {
         .unwrap();
     assert_eq!(response.status(), 101);
     assert!(text(&mut ws).await.starts_with("plain 1 wss"));
-}
-
-/// The client's TLS stream, read through: counts the GOAWAY frames the
-/// server sends (HTTP/2 frames from the server start at the first byte: a
-/// 9-byte header of length, type, flags and stream, then the payload).
-struct GoawayTap<S> {
-    io: S,
-    goaways: Arc<AtomicUsize>,
-    header: Vec<u8>,
-    /// Payload bytes of the current frame still to pass.
-    skip: usize,
-}
-
-impl<S> GoawayTap<S> {
-    fn new(io: S, goaways: Arc<AtomicUsize>) -> GoawayTap<S> {
-        GoawayTap {
-            io,
-            goaways,
-            header: Vec::with_capacity(9),
-            skip: 0,
-        }
-    }
-
-    fn scan(&mut self, mut bytes: &[u8]) {
-        const GOAWAY: u8 = 0x7;
-        while !bytes.is_empty() {
-            if self.skip > 0 {
-                let n = self.skip.min(bytes.len());
-                self.skip -= n;
-                bytes = &bytes[n..];
-                continue;
-            }
-            let n = (9 - self.header.len()).min(bytes.len());
-            self.header.extend_from_slice(&bytes[..n]);
-            bytes = &bytes[n..];
-            if self.header.len() == 9 {
-                let h = &self.header;
-                self.skip = u32::from_be_bytes([0, h[0], h[1], h[2]]) as usize;
-                if h[3] == GOAWAY {
-                    self.goaways.fetch_add(1, Ordering::Relaxed);
-                }
-                self.header.clear();
-            }
-        }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for GoawayTap<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
-        if let Poll::Ready(Ok(())) = polled {
-            this.scan(&buf.filled()[before..]);
-        }
-        polled
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for GoawayTap<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
 }
