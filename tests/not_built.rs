@@ -1,7 +1,7 @@
 //! The test files cargo does not build, said where `cargo test --workspace`
 //! lists its tests.
 //!
-//! - tests/redis.rs, tests/redis_cluster.rs and tests/tls.rs have
+//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs and tests/http2.rs have
 //!   `required-features` (tests/Cargo.toml), and cargo skips such a target
 //!   without a word. Each
 //!   notice test here exists only while its feature is off: its name says
@@ -51,7 +51,7 @@ fn redis_tests_not_built_pass_features_redis() {
 #[cfg(not(feature = "tls"))]
 #[test]
 fn tls_tests_not_built_pass_features_tls() {
-    not_built("tls", &["tls"], "");
+    not_built("tls", &["tls", "http2"], "");
 }
 
 #[test]

@@ -7,12 +7,12 @@
 //! `cargo test --workspace` lists `not_built::tls_tests_not_built...`
 //! instead).
 
+mod tls_support;
+
 use cheese_api::prelude::*;
-use cheese_api::tls::TlsConfig;
 use futures_util::{SinkExt, StreamExt};
-use std::sync::Arc;
 use std::time::Duration;
-use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
+use tls_support::Certificate;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 #[derive(Default)]
@@ -30,30 +30,17 @@ impl Secure {
 
 #[tokio::test]
 async fn wss_with_a_certificate_the_client_trusts() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let tls = TlsConfig::from_pem(
-        cert.cert.pem().as_bytes(),
-        cert.key_pair.serialize_pem().as_bytes(),
-    )
-    .unwrap();
+    let cert = Certificate::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(App::empty().websocket::<Secure>().tls(tls).serve(listener));
+    tokio::spawn(
+        App::empty()
+            .websocket::<Secure>()
+            .tls(cert.server())
+            .serve(listener),
+    );
 
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let client_config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(client_config));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let tls_stream = connector
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    let tls_stream = cert.client(&[]).connect(addr).await;
     let (mut ws, response) = tokio::time::timeout(
         Duration::from_secs(5),
         tokio_tungstenite::client_async(

@@ -306,7 +306,9 @@ impl App {
     /// How long a client may take to send a request's headers, for every
     /// request (the slowloris guard; a route's own `open_timeout` then
     /// bounds its whole handshake). A slower client is disconnected with no
-    /// response. Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT).
+    /// response. Over HTTP/2 (with TLS, feature `tls`) it is how long a
+    /// connection may go with no request and no WebSocket before GOAWAY.
+    /// Default: [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT).
     pub fn handshake_timeout(mut self, timeout: std::time::Duration) -> App {
         self.handshake_timeout = timeout;
         self
@@ -320,7 +322,10 @@ impl App {
 
     /// Serves every route over TLS (wss://) with this configuration
     /// (feature `tls`). The TLS handshake counts toward
-    /// [`handshake_timeout`](Self::handshake_timeout).
+    /// [`handshake_timeout`](Self::handshake_timeout). Clients that choose
+    /// HTTP/2 by ALPN get their WebSockets as streams of one connection
+    /// (RFC 8441); [`TlsConfig::http2`](crate::tls::TlsConfig::http2)
+    /// turns that off.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: crate::http::tls::TlsConfig) -> App {
         self.tls = Some(config);

@@ -9,7 +9,7 @@
 //! | [rooms] | [`Hub`](crate::Hub): sending to routes, rooms and sockets, from hooks, tasks and HTTP handlers; slow receivers |
 //! | [history] | room history with positions, recovery on reconnect (`join_since`), bounds |
 //! | [limits] | the eight limits, close codes, memory per connection |
-//! | [security] | origin allow-list, authentication, refusing or closing, caps, timeouts, proxy headers, TLS (wss) |
+//! | [security] | origin allow-list, authentication, refusing or closing, caps, timeouts, proxy headers, TLS (wss), WebSocket over HTTP/2 |
 //! | [deploying] | nginx and Caddy, graceful shutdown, environment variables, logs |
 //! | [scaling] | several processes sharing rooms through Redis (cargo feature `redis`) |
 //! | [testing] | `cheese_api::testing`: a loopback server and client for your tests (cargo feature `testing`) |

@@ -1,33 +1,35 @@
-//! Every answer other than `101 Switching Protocols` that the framework
-//! gives a WebSocket handshake: one [`Refusal`] (status, text body, headers)
+//! Every answer other than `101 Switching Protocols` (over HTTP/2, `200` to
+//! an extended CONNECT) that the framework gives a WebSocket handshake: one [`Refusal`] (status, text body, headers)
 //! per [`RefusalKind`], as axum gives each failure of an extractor a typed
 //! rejection. Also the one place that logs refusals (at `debug`, with their
 //! status, kind, path and client), the framework's and the app's own.
 //!
 //! | kind | status | body | when |
 //! |---|---|---|---|
-//! | [`UpgradeRequired`](RefusalKind::UpgradeRequired) | 426 | `426 Upgrade Required: this is a WebSocket route; connect with a WebSocket client` | a plain HTTP request, or not WebSocket version 13 |
+//! | [`UpgradeRequired`](RefusalKind::UpgradeRequired) | 426 | `426 Upgrade Required: this is a WebSocket route; connect with a WebSocket client` | a plain HTTP request (over HTTP/2: not a CONNECT with `:protocol` `websocket`), or not WebSocket version 13 |
 //! | [`InvalidKey`](RefusalKind::InvalidKey) | 400 | `400 Bad Request: Sec-WebSocket-Key must be 16 bytes in base64` | a missing or malformed `Sec-WebSocket-Key` |
-//! | [`CannotUpgrade`](RefusalKind::CannotUpgrade) | axum's | axum's | a method other than `GET`, or a connection that cannot be upgraded |
+//! | [`CannotUpgrade`](RefusalKind::CannotUpgrade) | axum's | axum's | over HTTP/1.1 a method other than `GET`, or a connection that cannot be upgraded |
 //! | [`NotFound`](RefusalKind::NotFound) | 404 | empty | no route matches, or a path value does not parse |
 //! | [`OriginNotAllowed`](RefusalKind::OriginNotAllowed) | 403 | `403 Forbidden: origin not allowed` | an `Origin` not on the allow-list |
 //! | [`TooManyConnections`](RefusalKind::TooManyConnections) | 503 | `503 Service Unavailable: too many connections` | over the app's or the route's cap |
 //! | [`ShuttingDown`](RefusalKind::ShuttingDown) | 503 | `503 Service Unavailable: shutting down` | during the graceful shutdown |
 //! | [`SubprotocolNotOffered`](RefusalKind::SubprotocolNotOffered) | 400 | ``400 Bad Request: subprotocol `x` was not offered by the client`` | the `subprotocol` hook chose a name the client did not offer |
 //! | [`HookPanicked`](RefusalKind::HookPanicked) | 500 | `500 Internal Server Error` | the `handshake` or `subprotocol` hook panicked |
-//! | [`OpenTimeout`](RefusalKind::OpenTimeout) | 408 | empty | `open_timeout` ran out, in a router served by another server |
+//! | [`OpenTimeout`](RefusalKind::OpenTimeout) | 408 | empty | `open_timeout` ran out, on an HTTP/2 stream or in a router served by another server |
 //! | [`NoHub`](RefusalKind::NoHub) | 500 | `500 Internal Server Error: Hub extractor used outside a cheese-api app's router` | the [`Hub`](crate::Hub) extractor outside an app |
 //!
 //! Each body above ends with a newline. The `handshake` hook and the hooks'
 //! axum extractors refuse with whatever response they return; those are
-//! logged too, but are no `Refusal`.
+//! logged too, but are no `Refusal`. Over HTTP/2 the statuses and bodies are
+//! the same; hyper drops the headers HTTP/2 forbids (`Upgrade`,
+//! `Connection`).
 //!
 //! (Over 500 lines for its docs: each kind's constructor says when, the
 //! status, the body, with an example, as axum documents its rejections.)
 
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ConnectInfo;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::borrow::Cow;
@@ -88,7 +90,7 @@ pub enum RefusalKind {
     /// 400: a missing or malformed `Sec-WebSocket-Key` ([`Refusal::invalid_key`]).
     InvalidKey,
     /// axum's own refusal of the upgrade: `405` for a method other than
-    /// `GET`, `426` when the connection cannot be upgraded (HTTP/1.0, or a
+    /// `GET` over HTTP/1.1, `426` when the connection cannot be upgraded (HTTP/1.0, or a
     /// server without upgrades), with axum's status and text.
     CannotUpgrade,
     /// 404: no route matched ([`Refusal::not_found`]).
@@ -153,7 +155,9 @@ impl Refusal {
     /// `426 Upgrade Required` with `Upgrade: websocket` and
     /// `Sec-WebSocket-Version: 13` (RFC 6455 §4.4): a plain HTTP request on
     /// a WebSocket route, or a handshake whose `Connection`, `Upgrade` or
-    /// `Sec-WebSocket-Version` (other than 13) is not WebSocket's.
+    /// `Sec-WebSocket-Version` (other than 13) is not WebSocket's. Over
+    /// HTTP/2: a request other than a CONNECT with `:protocol` `websocket`
+    /// (RFC 8441), without the `Upgrade` header, which HTTP/2 forbids.
     ///
     /// Body: `426 Upgrade Required: this is a WebSocket route; connect with a WebSocket client\n`.
     ///
@@ -314,7 +318,9 @@ impl Refusal {
     /// [`App::router`](crate::App::router) served by another server. An app
     /// that serves itself ([`App::run`](crate::App::run),
     /// [`App::serve`](crate::App::serve)) drops the TCP connection instead,
-    /// with no response.
+    /// with no response, except on an HTTP/2 stream: that gets the 408
+    /// (without `Connection`, which HTTP/2 forbids), and the connection's
+    /// other streams go on.
     ///
     /// ```
     /// use cheese_api::Refusal;
@@ -353,7 +359,10 @@ impl Refusal {
         match rejection {
             WebSocketUpgradeRejection::InvalidConnectionHeader(_)
             | WebSocketUpgradeRejection::InvalidUpgradeHeader(_)
-            | WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_) => {
+            | WebSocketUpgradeRejection::InvalidWebSocketVersionHeader(_)
+            // HTTP/2: not an extended CONNECT with `:protocol websocket`.
+            | WebSocketUpgradeRejection::MethodNotConnect(_)
+            | WebSocketUpgradeRejection::InvalidProtocolPseudoheader(_) => {
                 Refusal::upgrade_required()
             }
             WebSocketUpgradeRejection::WebSocketKeyHeaderMissing(_) => Refusal::invalid_key(),
@@ -452,8 +461,9 @@ pub(crate) fn refused_by(by: &'static str, mut response: Response) -> Response {
 }
 
 /// The middleware over an app's router that logs, at `debug`, every
-/// refusal: any answer but 101 to a WebSocket handshake, and any
-/// [`Refusal`] (a 426 answers a request that was no handshake).
+/// refusal: any answer but the upgrade to a WebSocket handshake (`101`, or a
+/// `2xx` to an HTTP/2 CONNECT), and any [`Refusal`] (a 426 answers a request
+/// that was no handshake).
 pub(crate) async fn log_refusals(
     trust_proxy: bool,
     req: axum::extract::Request,
@@ -464,11 +474,14 @@ pub(crate) async fn log_refusals(
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return next.run(req).await;
     }
-    let handshake = req.headers().get_all(header::UPGRADE).iter().any(|v| {
-        v.as_bytes()
-            .windows(9)
-            .any(|w| w.eq_ignore_ascii_case(b"websocket"))
-    });
+    // HTTP/2's is a CONNECT (RFC 8441; a route takes no other CONNECT).
+    let connect = req.method() == Method::CONNECT;
+    let handshake = connect
+        || req.headers().get_all(header::UPGRADE).iter().any(|v| {
+            v.as_bytes()
+                .windows(9)
+                .any(|w| w.eq_ignore_ascii_case(b"websocket"))
+        });
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -476,7 +489,8 @@ pub(crate) async fn log_refusals(
     let (client, _) = crate::request::client_address(trust_proxy, req.headers(), peer, false);
     let uri = req.uri().clone();
     let response = next.run(req).await;
-    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+    let status = response.status();
+    if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success()) {
         return response;
     }
     let extensions = response.extensions();
@@ -518,6 +532,19 @@ mod tests {
                 WebSocketKeyHeaderMissing::default()
             )),
             Refusal::invalid_key()
+        );
+        // HTTP/2: a GET, or a CONNECT for another protocol, is no handshake.
+        assert_eq!(
+            from(WebSocketUpgradeRejection::MethodNotConnect(
+                MethodNotConnect::default()
+            )),
+            Refusal::upgrade_required()
+        );
+        assert_eq!(
+            from(WebSocketUpgradeRejection::InvalidProtocolPseudoheader(
+                InvalidProtocolPseudoheader::default()
+            )),
+            Refusal::upgrade_required()
         );
         let head = from(WebSocketUpgradeRejection::MethodNotGet(
             MethodNotGet::default(),

@@ -8,7 +8,7 @@ use crate::http::security::Guard;
 use crate::route::ParamKind;
 use crate::runtime::Runtime;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{on, MethodFilter};
 use axum::Router;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -58,7 +58,9 @@ impl App {
             let routes: Arc<[(Route, Arc<Guard>)]> = routes.into();
             let patterns = patterns.clone();
             let runtime = runtime.clone();
-            let handler = get(move |req: axum::extract::Request| {
+            // GET (and HEAD) for HTTP/1.1, CONNECT for HTTP/2 (RFC 8441).
+            let methods = MethodFilter::GET.or(MethodFilter::CONNECT);
+            let handler = on(methods, move |req: axum::extract::Request| {
                 let routes = routes.clone();
                 let patterns = patterns.clone();
                 let runtime = runtime.clone();

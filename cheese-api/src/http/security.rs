@@ -89,6 +89,15 @@ impl Drop for Slot {
     }
 }
 
+impl Slot {
+    /// Also counts the connection in `count` until the slot is released.
+    #[cfg(feature = "tls")]
+    pub(crate) fn count_in(&mut self, count: Arc<AtomicUsize>) {
+        count.fetch_add(1, Ordering::AcqRel);
+        self.0.push(count);
+    }
+}
+
 impl Guard {
     /// 403 for an `Origin` that is not allowed. A request with no `Origin`
     /// is not from a browser page and cannot be a cross-site hijack.

@@ -3,10 +3,13 @@
 //! and graceful shutdown.
 //!
 //! Each accepted TCP connection is served by hyper's HTTP/1 with upgrades and
-//! a header-read timeout (slowloris), and carries its accept time so each
-//! route can hold its `open_timeout` from the accept to the 101. On shutdown
-//! the loop stops accepting, new upgrades get 503, every open connection is
-//! closed with 1001, and the loop returns once every `disconnection` ran.
+//! a header-read timeout (slowloris), or, when its TLS handshake chose `h2`
+//! by ALPN, by hyper's HTTP/2 with extended CONNECT ([`http2`](super::http2)).
+//! Each request carries its connection's accept time so each route can hold
+//! its `open_timeout` from the accept to the upgrade. On shutdown the loop
+//! stops accepting, new upgrades get 503, every open WebSocket is closed with
+//! 1001, and once every `disconnection` ran the HTTP/2 connections close
+//! with GOAWAY before the loop returns.
 
 use crate::http::read_ahead::{Chunk, ReadAhead};
 use crate::runtime::Runtime;
@@ -15,10 +18,11 @@ use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Notify;
+use tokio::sync::{watch, Notify};
 use tokio::time::Instant;
 use tower::ServiceExt;
 
@@ -26,14 +30,21 @@ use tower::ServiceExt;
 #[derive(Clone, Copy)]
 pub(crate) struct Tls;
 
-/// When and how the TCP connection of a request was accepted.
+/// When and how the connection of a request was accepted.
 #[derive(Clone)]
 pub(crate) struct Accepted {
+    /// The accept for the connection's first request, the request's arrival
+    /// for later ones (kept-alive HTTP/1.1, other HTTP/2 streams).
     pub(crate) at: Instant,
-    /// Notified to drop the TCP connection with no response.
-    pub(crate) drop_connection: Arc<Notify>,
+    /// Notified to drop the TCP connection with no response; none on
+    /// HTTP/2, where that would end the connection's other streams.
+    pub(crate) drop_connection: Option<Arc<Notify>>,
     /// How far the connection's read-ahead layer reads; set at the upgrade.
-    pub(crate) read_ahead: Chunk,
+    /// None on HTTP/2, which has no such layer.
+    pub(crate) read_ahead: Option<Chunk>,
+    /// The work on an HTTP/2 connection, which each WebSocket joins.
+    #[cfg(feature = "tls")]
+    pub(crate) busy: Option<crate::http::http2::Busy>,
 }
 
 /// Stops a running app gracefully, from a test or another task.
@@ -89,48 +100,135 @@ pub(crate) struct HttpLimits {
     pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
-/// Serves one accepted connection (TCP or TLS) with HTTP/1 and upgrades.
-async fn serve_connection<I>(
-    io: I,
-    builder: hyper::server::conn::http1::Builder,
+/// What every connection task is served with.
+#[derive(Clone)]
+struct Serving {
+    router: Router,
+    http1: hyper::server::conn::http1::Builder,
+    #[cfg(feature = "tls")]
+    http2: hyper::server::conn::http2::Builder<hyper_util::rt::TokioExecutor>,
+    /// HTTP/2's idle timeout: the app's header timeout.
+    #[cfg(feature = "tls")]
+    idle: Duration,
+    /// Turns true once the drain is over: HTTP/2 connections close.
+    closing: watch::Receiver<bool>,
+}
+
+/// The service of one connection: each request gets the connection's
+/// extensions (peer, TLS, [`Accepted`]) and goes to the router.
+fn service(
     router: Router,
     peer: SocketAddr,
     tls: bool,
-    at: Instant,
-) where
+    accepted: Accepted,
+) -> TowerToHyperService<
+    impl tower::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + 'static,
+> {
+    // Shared by the clones hyper makes of the service, one per request.
+    let first = Arc::new(AtomicBool::new(true));
+    TowerToHyperService::new(tower::service_fn(
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(ConnectInfo(peer));
+            // open_timeout counts from the accept for the connection's first
+            // request, from its arrival for later ones on a kept-alive
+            // connection or on other streams of an HTTP/2 one.
+            let mut this = accepted.clone();
+            if !first.swap(false, Ordering::AcqRel) {
+                this.at = Instant::now();
+            }
+            #[cfg(feature = "tls")]
+            let in_flight = this.busy.as_ref().map(|busy| busy.request());
+            req.extensions_mut().insert(this);
+            if tls {
+                req.extensions_mut().insert(Tls);
+            }
+            let response = router.clone().oneshot(req.map(axum::body::Body::new));
+            async move {
+                let response = response.await;
+                #[cfg(feature = "tls")]
+                drop(in_flight);
+                response
+            }
+        },
+    ))
+}
+
+/// Serves one accepted connection (TCP or TLS) with HTTP/1 and upgrades.
+async fn serve_http1<I>(io: I, serving: Serving, peer: SocketAddr, tls: bool, at: Instant)
+where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let read_ahead = Chunk::new();
     let io = ReadAhead::new(io, read_ahead.clone());
+    let drop_connection = Arc::new(Notify::new());
     let accepted = Accepted {
         at,
-        drop_connection: Arc::new(Notify::new()),
-        read_ahead,
+        drop_connection: Some(drop_connection.clone()),
+        read_ahead: Some(read_ahead),
+        #[cfg(feature = "tls")]
+        busy: None,
     };
-    let drop_connection = accepted.drop_connection.clone();
-    let mut first = true;
-    let service = tower::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
-        req.extensions_mut().insert(ConnectInfo(peer));
-        // open_timeout counts from the accept for the connection's first
-        // request, from its arrival for later ones on a kept-alive connection.
-        let mut this = accepted.clone();
-        if !std::mem::take(&mut first) {
-            this.at = Instant::now();
-        }
-        req.extensions_mut().insert(this);
-        if tls {
-            req.extensions_mut().insert(Tls);
-        }
-        router.clone().oneshot(req.map(axum::body::Body::new))
-    });
-    let connection = builder
-        .serve_connection(TokioIo::new(io), TowerToHyperService::new(service))
+    let Serving {
+        router,
+        http1,
+        closing,
+        ..
+    } = serving;
+    // Not closed at the end of the drain: a kept-alive HTTP/1.1 connection
+    // goes on answering (503 to an upgrade), and the drain does not wait.
+    drop(closing);
+    let connection = http1
+        .serve_connection(TokioIo::new(io), service(router, peer, tls, accepted))
         .with_upgrades();
     tokio::select! {
         _ = connection => {}
         _ = drop_connection.notified() => {}
     }
 }
+
+/// Serves one TLS connection: with HTTP/2 when its handshake chose `h2`.
+#[cfg(feature = "tls")]
+async fn serve_tls<I>(
+    tls: tokio_rustls::server::TlsStream<I>,
+    serving: Serving,
+    peer: SocketAddr,
+    at: Instant,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    use crate::http::http2;
+    if tls.get_ref().1.alpn_protocol() != Some(http2::ALPN) {
+        return serve_http1(tls, serving, peer, true, at).await;
+    }
+    let busy = http2::Busy::default();
+    let accepted = Accepted {
+        at,
+        drop_connection: None,
+        read_ahead: None,
+        busy: Some(busy.clone()),
+    };
+    let service = service(serving.router, peer, true, accepted);
+    http2::serve(
+        tls,
+        &serving.http2,
+        service,
+        busy,
+        serving.idle,
+        serving.closing,
+    )
+    .await
+}
+
+/// How long the shutdown waits, once every WebSocket closed, for the
+/// HTTP/2 connections to close (GOAWAY and a round trip).
+const CLOSE_CONNECTIONS: Duration = Duration::from_secs(1);
 
 /// How long the accept loop waits after a failed accept (out of file
 /// descriptors: until a connection closes) before it tries again.
@@ -202,14 +300,24 @@ pub(crate) async fn serve(
     http: HttpLimits,
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
         .timer(TokioTimer::new())
         .header_read_timeout(http.header_timeout)
         .max_buf_size(http.max_header_bytes);
     if let Some(max) = http.max_headers {
-        builder.max_headers(max);
+        http1.max_headers(max);
     }
+    let (close_connections, closing) = watch::channel(false);
+    let serving = Serving {
+        router,
+        http1,
+        #[cfg(feature = "tls")]
+        http2: crate::http::http2::builder(http.max_header_bytes),
+        #[cfg(feature = "tls")]
+        idle: http.header_timeout,
+        closing,
+    };
     let stopped = async {
         tokio::select! { _ = stop.notified() => {}, _ = os_signal() => {} }
     };
@@ -240,33 +348,24 @@ pub(crate) async fn serve(
             }
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        let builder = builder.clone();
+        let serving = serving.clone();
         #[cfg(feature = "tls")]
         if let Some(acceptor) = http.tls.clone() {
             let handshake_timeout = http.header_timeout;
             tokio::spawn(async move {
                 let accepted = Instant::now();
                 match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(tls)) => {
-                        serve_connection(tls, builder, router, peer, true, accepted).await
-                    }
+                    Ok(Ok(tls)) => serve_tls(tls, serving, peer, accepted).await,
                     Ok(Err(error)) => tracing::debug!(%error, "TLS handshake failed"),
                     Err(_) => tracing::debug!("TLS handshake timed out"),
                 }
             });
             continue;
         }
-        tokio::spawn(serve_connection(
-            stream,
-            builder,
-            router,
-            peer,
-            false,
-            Instant::now(),
-        ));
+        tokio::spawn(serve_http1(stream, serving, peer, false, Instant::now()));
     }
     drop(listener);
+    drop(serving);
     failures.end("accept was still failing at shutdown");
     runtime.begin_drain();
     tracing::info!("shutting down: closing open connections with 1001");
@@ -275,6 +374,16 @@ pub(crate) async fn serve(
         .is_err()
     {
         tracing::warn!("shutdown: some connections did not finish within {drain_timeout:?}");
+    }
+    // Every WebSocket is closed: now the HTTP/2 connections, with GOAWAY.
+    let _ = close_connections.send(true);
+    if tokio::time::timeout(CLOSE_CONNECTIONS, close_connections.closed())
+        .await
+        .is_err()
+    {
+        tracing::debug!(
+            "shutdown: some connections were still closing after {CLOSE_CONNECTIONS:?}"
+        );
     }
     Ok(())
 }

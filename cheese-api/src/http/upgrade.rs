@@ -1,9 +1,10 @@
 //! The handshake of one route: from the HTTP request to `101 Switching
-//! Protocols` (or the refusal a browser sees), through axum's
-//! [`WebSocketUpgrade`].
+//! Protocols` (over HTTP/2, `200` to an extended CONNECT) or the refusal a
+//! browser sees, through axum's [`WebSocketUpgrade`].
 //!
 //! In order: axum's extractor checks the WebSocket headers (a plain HTTP
-//! request, or a version other than 13, gets 426); the origin and the
+//! request, or a version other than 13, gets 426); the key is checked
+//! (HTTP/1.1 only: HTTP/2 has none); the origin and the
 //! connection caps are checked; the hooks' axum extractors run (their
 //! rejection is the answer); the optional `handshake` hook may refuse with
 //! any response; the `subprotocol` hook chooses among the client's offers;
@@ -21,7 +22,7 @@ use crate::runtime::Runtime;
 use crate::Limits;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::{header, HeaderValue};
+use axum::http::{header, HeaderValue, Version};
 use axum::response::{IntoResponse, Response};
 use futures_util::future::BoxFuture;
 use futures_util::FutureExt;
@@ -37,10 +38,12 @@ use tokio::time::Instant;
 /// (`bench/chunks.sh` edits this line).
 const READ_CHUNK: usize = 4 * 1024;
 
-/// The engine's read buffer when [`ReadAhead`](crate::http::read_ahead::ReadAhead)
-/// is under it (connections served by `App::serve`/`run`): the layer makes
-/// the big system-call reads, so the engine's buffer, allocated and filled
-/// for every connection, can be this small.
+/// The engine's read buffer when it reads from memory: through the
+/// [`ReadAhead`](crate::http::read_ahead::ReadAhead) layer (HTTP/1.1
+/// connections served by `App::serve`/`run`), which makes the big system-call
+/// reads, or from an HTTP/2 stream, whose DATA frames h2 already holds. The
+/// engine's buffer, allocated and filled for every connection, can then be
+/// this small.
 const ENGINE_READ: usize = 256;
 
 /// The largest frame the engine takes when `max_size` is `None`: tungstenite
@@ -53,19 +56,27 @@ const UNLIMITED_MAX_FRAME: usize = 16 << 20;
 /// `max_write_buffer_size` (it asserts the first is below the second).
 const MAX_WRITE_BUFFER: usize = usize::MAX - 1;
 
-/// The engine's settings for a route's limits; with a read-ahead layer
-/// under the connection, it reads ahead at most `read_limit` (and 64 KiB).
-fn configure(
-    ws: WebSocketUpgrade,
-    limits: &Limits,
-    read_ahead: Option<&Chunk>,
-) -> WebSocketUpgrade {
-    let engine_read = match read_ahead {
-        Some(chunk) => {
+/// What the engine reads from, which sets its read buffer.
+enum Source<'a> {
+    /// The socket through its connection's read-ahead layer, which reads
+    /// ahead at most `read_limit` (and 64 KiB).
+    ReadAhead(&'a Chunk),
+    /// An HTTP/2 stream: each read copies from a DATA frame in memory (at
+    /// most the stream's flow-control window is held unread).
+    Http2Stream,
+    /// The socket itself: a router inside someone else's HTTP/1.1 server.
+    Socket,
+}
+
+/// The engine's settings for a route's limits.
+fn configure(ws: WebSocketUpgrade, limits: &Limits, source: Source<'_>) -> WebSocketUpgrade {
+    let engine_read = match source {
+        Source::ReadAhead(chunk) => {
             chunk.set(limits.read_limit);
             limits.read_limit.clamp(1, ENGINE_READ)
         }
-        None => limits.read_limit.clamp(1, READ_CHUNK),
+        Source::Http2Stream => limits.read_limit.clamp(1, ENGINE_READ),
+        Source::Socket => limits.read_limit.clamp(1, READ_CHUNK),
     };
     let ws = ws
         .read_buffer_size(engine_read)
@@ -124,14 +135,16 @@ pub(crate) async fn serve<T: Hooks>(
         Ok(response) => response,
         Err(_) => {
             tracing::info!(timeout = ?open_timeout, "handshake timed out (open_timeout): dropping the connection");
-            match accepted {
-                // Served by App: drop the TCP connection with no response.
-                // The connection's task drops it, and this future with it.
-                Some(accepted) => {
-                    accepted.drop_connection.notify_one();
+            match accepted.and_then(|a| a.drop_connection) {
+                // Served by App over HTTP/1.1: drop the TCP connection with
+                // no response. The connection's task drops it, and this
+                // future with it.
+                Some(drop_connection) => {
+                    drop_connection.notify_one();
                     std::future::pending().await
                 }
-                // A router inside someone else's server: answer 408 and close.
+                // An HTTP/2 stream (the connection's other streams go on),
+                // or a router inside someone else's server: answer 408.
                 None => Refusal::open_timeout().into_response(),
             }
         }
@@ -149,7 +162,15 @@ async fn handshake<T: Hooks>(
         Ok(ws) => ws,
         Err(rejection) => return Refusal::from_upgrade_rejection(rejection).into_response(),
     };
-    if !valid_key(parts.headers.get(header::SEC_WEBSOCKET_KEY)) {
+    // HTTP/2's extended CONNECT has no key (RFC 8441 §5); it names the
+    // protocol in `:protocol`, which axum checks only with its own `http2`
+    // feature.
+    let http2 = parts.version >= Version::HTTP_2;
+    #[cfg(feature = "tls")]
+    if http2 && !is_websocket(parts.extensions.get::<hyper::ext::Protocol>()) {
+        return Refusal::upgrade_required().into_response();
+    }
+    if !http2 && !valid_key(parts.headers.get(header::SEC_WEBSOCKET_KEY)) {
         return Refusal::invalid_key().into_response();
     }
     if let Err(refusal) = guard.check_origin(&parts.headers, parts.uri.path()) {
@@ -179,11 +200,19 @@ async fn handshake<T: Hooks>(
         Ok(Err(refusal)) => return refused_by("handshake_hook", refusal),
         Err(_) => return hook_panicked("handshake", &request),
     }
-    let read_ahead = parts
-        .extensions
-        .get::<Accepted>()
-        .map(|a| a.read_ahead.clone());
-    let mut ws = configure(ws, &T::LIMITS, read_ahead.as_ref());
+    let accepted = parts.extensions.get::<Accepted>();
+    // An idle HTTP/2 connection closes: this WebSocket keeps it busy.
+    #[cfg(feature = "tls")]
+    let slot = match accepted.and_then(|a| a.busy.as_ref()) {
+        Some(busy) => busy.websocket(slot),
+        None => slot,
+    };
+    let source = match accepted.and_then(|a| a.read_ahead.as_ref()) {
+        _ if http2 => Source::Http2Stream,
+        Some(chunk) => Source::ReadAhead(chunk),
+        None => Source::Socket,
+    };
+    let mut ws = configure(ws, &T::LIMITS, source);
     if T::HAS_SUBPROTOCOL && !request.subprotocols().is_empty() {
         let chosen = match AssertUnwindSafe(handler.__subprotocol(&request, &mut ex))
             .catch_unwind()
@@ -214,6 +243,12 @@ async fn handshake<T: Hooks>(
             task::spawn(socket, pending);
             std::future::ready(())
         })
+}
+
+/// Whether an extended CONNECT's `:protocol` is `websocket`.
+#[cfg(feature = "tls")]
+fn is_websocket(protocol: Option<&hyper::ext::Protocol>) -> bool {
+    protocol.is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
 }
 
 /// RFC 6455 §4.2.1: the key is 16 bytes in base64, which is 24 characters:
