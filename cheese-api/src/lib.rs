@@ -133,6 +133,7 @@ mod handler;
 mod http;
 mod limits;
 mod message;
+mod metrics;
 mod request;
 mod rooms;
 pub mod route;

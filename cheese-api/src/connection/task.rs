@@ -10,6 +10,7 @@ use crate::connection::driver::{Event, Io};
 use crate::connection::socket::{Socket, CURRENT};
 use crate::handler::{HookError, Hooks};
 use crate::http::security::Slot;
+use crate::metrics::{Hook, HookTimer};
 use crate::request::Request;
 use crate::runtime::{LiveGuard, Runtime};
 use axum::extract::ws::WebSocket;
@@ -45,25 +46,29 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Handles a hook's outcome; returns whether the connection goes on.
+/// Handles the outcome of `hook`, started at `timer`; returns whether the
+/// connection goes on.
 fn settle(
     io: &mut Io,
     outcome: std::thread::Result<Result<(), HookError>>,
-    hook: &str,
+    (hook, timer): (Hook, HookTimer),
     request: &Request,
 ) -> bool {
+    io.counts.metrics().hook_took(hook, timer);
     let (code, mut reason) = match outcome {
         Ok(Ok(())) => return true,
         Ok(Err(HookError::Rejected(rejected))) => (rejected.code, rejected.reason),
         Ok(Err(HookError::Failed(error))) => {
             // The error is for the log; the client sees a generic reason, so
             // internal details do not leak into close frames.
-            tracing::error!(path = request.path(), client = ?request.client(), hook, %error, "hook failed");
+            io.counts.metrics().hook_failed(hook, false);
+            tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), %error, "hook failed");
             (1011, "internal error".to_owned())
         }
         Err(panic) => {
+            io.counts.metrics().hook_failed(hook, true);
             let error = panic_message(&*panic);
-            tracing::error!(path = request.path(), client = ?request.client(), hook, %error, "hook panicked");
+            tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), %error, "hook panicked");
             (1011, "internal error".to_owned())
         }
     };
@@ -117,8 +122,8 @@ pub(crate) fn start<T: Hooks>(
     let limits = T::LIMITS;
     let socket = Socket::new(limits.write_limit, runtime.clone());
     let (live, draining) = runtime.track(&socket, T::PATH);
-    runtime.counters.opened();
-    let io = Io::new(ws, socket.shared.clone(), &limits, draining);
+    let mut io = Io::new(ws, socket.shared.clone(), &limits, draining);
+    io.counts = runtime.counters.opened(T::PATH);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
     let span = tracing::info_span!(
@@ -152,18 +157,25 @@ pub(crate) fn start<T: Hooks>(
 /// `message` for each message in order, then `disconnection`, exactly once.
 async fn run<T: Hooks>(conn: &mut Conn<T>) {
     tracing::info!("connected");
+    let timer = HookTimer::start();
     let outcome = drive(
         &mut conn.io,
         conn.handler.__connection(&conn.request, &mut conn.ex),
     )
     .await;
-    let mut open = settle(&mut conn.io, outcome, "connection", &conn.request);
+    let mut open = settle(
+        &mut conn.io,
+        outcome,
+        (Hook::Connection, timer),
+        &conn.request,
+    );
     while open {
         match poll_fn(|cx| conn.io.poll_io(cx, true)).await {
             Event::Message(message) => {
+                let timer = HookTimer::start();
                 let hook = conn.handler.__message(&conn.request, &mut conn.ex, message);
                 let outcome = drive(&mut conn.io, hook).await;
-                open = settle(&mut conn.io, outcome, "message", &conn.request);
+                open = settle(&mut conn.io, outcome, (Hook::Message, timer), &conn.request);
             }
             Event::Ended => break,
         }
@@ -174,14 +186,19 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         Poll::Pending => Poll::Pending,
     })
     .await;
+    let timer = HookTimer::start();
     let done =
         AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex)).catch_unwind();
-    if let Err(panic) = done.await {
+    let done = done.await;
+    let metrics = conn.io.counts.metrics();
+    metrics.hook_took(Hook::Disconnection, timer);
+    if let Err(panic) = done {
+        metrics.hook_failed(Hook::Disconnection, true);
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
     let (code, by) = conn.io.close.outcome();
-    conn.runtime.counters.ended(code, &mut conn.io.counts);
+    conn.runtime.counters.ended(code, by, &mut conn.io.counts);
     let by = by.map_or("-", By::as_str);
     tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }

@@ -16,6 +16,7 @@ use crate::http::read_ahead::Chunk;
 use crate::http::refusal::{refused_by, Refusal};
 use crate::http::security::Guard;
 use crate::http::serve::Accepted;
+use crate::metrics::Hook;
 use crate::request::Request;
 use crate::runtime::Runtime;
 use crate::Limits;
@@ -84,8 +85,10 @@ fn configure(
     }
 }
 
-fn hook_panicked(hook: &str, request: &Request) -> Response {
-    tracing::error!(path = request.path(), client = ?request.client(), hook, "hook panicked before the upgrade");
+/// A hook of the route `route` panicked before the upgrade: 500.
+fn hook_panicked(route: &'static str, hook: Hook, request: &Request) -> Response {
+    crate::metrics::hook_failed(route, hook, true);
+    tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), "hook panicked before the upgrade");
     Refusal::hook_panicked().into_response()
 }
 
@@ -177,7 +180,7 @@ async fn handshake<T: Hooks>(
     {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => return refused_by("handshake_hook", refusal),
-        Err(_) => return hook_panicked("handshake", &request),
+        Err(_) => return hook_panicked(T::PATH, Hook::Handshake, &request),
     }
     let read_ahead = parts
         .extensions
@@ -190,7 +193,7 @@ async fn handshake<T: Hooks>(
             .await
         {
             Ok(chosen) => chosen,
-            Err(_) => return hook_panicked("subprotocol", &request),
+            Err(_) => return hook_panicked(T::PATH, Hook::Subprotocol, &request),
         };
         if let Some(chosen) = chosen {
             match HeaderValue::from_str(&chosen) {
