@@ -1,7 +1,7 @@
 //! The test files cargo does not build, said where `cargo test --workspace`
 //! lists its tests.
 //!
-//! - tests/redis.rs, tests/redis_cluster.rs and tests/tls.rs have
+//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs and tests/metrics.rs have
 //!   `required-features` (tests/Cargo.toml), and cargo skips such a target
 //!   without a word. Each
 //!   notice test here exists only while its feature is off: its name says
@@ -14,7 +14,10 @@
 
 /// Prints that the test files `tests/{name}.rs` of `names`, built only with
 /// `feature`, were not built, and the command that runs them.
-#[cfg_attr(all(feature = "redis", feature = "tls"), allow(dead_code))]
+#[cfg_attr(
+    all(feature = "redis", feature = "tls", feature = "metrics"),
+    allow(dead_code)
+)]
 fn not_built(feature: &str, names: &[&str], also_needs: &str) {
     use std::io::Write;
     use std::path::Path;
@@ -52,6 +55,12 @@ fn redis_tests_not_built_pass_features_redis() {
 #[test]
 fn tls_tests_not_built_pass_features_tls() {
     not_built("tls", &["tls"], "");
+}
+
+#[cfg(not(feature = "metrics"))]
+#[test]
+fn metrics_tests_not_built_pass_features_metrics() {
+    not_built("metrics", &["metrics"], "");
 }
 
 #[test]

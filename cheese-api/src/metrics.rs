@@ -318,6 +318,7 @@ pub(crate) fn slow_receiver_closed() {
 }
 
 /// `count` envelopes reached Redis.
+#[cfg(feature = "redis")]
 pub(crate) fn backplane_published(count: usize) {
     #[cfg(feature = "metrics")]
     {
@@ -336,6 +337,7 @@ pub(crate) fn backplane_received() {
 }
 
 /// `count` envelopes did not reach Redis.
+#[cfg(feature = "redis")]
 pub(crate) fn backplane_dropped(count: u64) {
     #[cfg(feature = "metrics")]
     {
@@ -345,6 +347,7 @@ pub(crate) fn backplane_dropped(count: u64) {
 }
 
 /// A backplane connection is back after an outage.
+#[cfg(feature = "redis")]
 pub(crate) fn backplane_reconnected() {
     #[cfg(feature = "metrics")]
     {
