@@ -14,9 +14,11 @@
 #[path = "../examples/chat.rs"]
 #[allow(dead_code)]
 mod chat;
+mod metrics_support;
 
 use cheese_api::prelude::*;
 use cheese_api::testing::{TestClient, TestServer};
+use metrics_support::{parse, Scrape};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -39,71 +41,6 @@ impl Faulty {
             _ => Ok(()),
         }
     }
-}
-
-/// One scrape: each sample's value by its name and its labels as written.
-struct Scrape {
-    text: String,
-    samples: Vec<(String, Vec<(String, String)>, f64)>,
-}
-
-impl Scrape {
-    /// The sum of the samples named `name` that have every label of `labels`
-    /// (0 when none: a series appears at its first use).
-    fn value(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
-        self.samples
-            .iter()
-            .filter(|(n, have, _)| {
-                n == name
-                    && labels
-                        .iter()
-                        .all(|(k, v)| have.iter().any(|(hk, hv)| hk == k && hv == v))
-            })
-            .map(|(_, _, value)| value)
-            .sum()
-    }
-}
-
-/// Parses Prometheus' text format: `name{label="value",...} number`, and
-/// comments.
-fn parse(text: String) -> Scrape {
-    let mut samples = Vec::new();
-    for line in text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-    {
-        let (series, value) = line.rsplit_once(' ').expect("a sample has a value");
-        let value: f64 = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
-        let (name, labels) = match series.split_once('{') {
-            None => (series, Vec::new()),
-            Some((name, rest)) => (name, labels(rest.strip_suffix('}').expect("closing }"))),
-        };
-        samples.push((name.to_owned(), labels, value));
-    }
-    Scrape { text, samples }
-}
-
-/// `k="v",k2="v2"`, with `\"`, `\\` and `\n` escapes in values.
-fn labels(mut rest: &str) -> Vec<(String, String)> {
-    let mut labels = Vec::new();
-    while !rest.is_empty() {
-        let (key, after) = rest.split_once("=\"").expect("key=\"value\"");
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let end = loop {
-            match chars.next().expect("a closing quote") {
-                (_, '\\') => match chars.next().expect("an escaped character").1 {
-                    'n' => value.push('\n'),
-                    c => value.push(c),
-                },
-                (i, '"') => break i,
-                (_, c) => value.push(c),
-            }
-        };
-        labels.push((key.to_owned(), value));
-        rest = after[end + 1..].trim_start_matches(',');
-    }
-    labels
 }
 
 async fn scrape(server: &TestServer) -> Scrape {
@@ -306,8 +243,8 @@ async fn chat_metrics_move_with_real_connections() {
     assert_eq!(delta("cheese_api_presence_queries_total", &presence), 4.0);
 
     // Nothing but cheese-api's metrics, and no path as a label.
-    for (name, _, _) in &after.samples {
-        assert!(name.starts_with("cheese_api_"), "{name}");
+    for sample in &after.samples {
+        assert!(sample.name.starts_with("cheese_api_"), "{}", sample.name);
     }
     assert!(!after.text.contains("\"/ws/metrics\""), "{}", after.text);
 }

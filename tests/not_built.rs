@@ -1,7 +1,8 @@
 //! The test files cargo does not build, said where `cargo test --workspace`
 //! lists its tests.
 //!
-//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs and tests/metrics.rs have
+//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs, tests/metrics.rs
+//!   and tests/metrics_redis.rs have
 //!   `required-features` (tests/Cargo.toml), and cargo skips such a target
 //!   without a word. Each
 //!   notice test here exists only while its feature is off: its name says
@@ -61,6 +62,16 @@ fn tls_tests_not_built_pass_features_tls() {
 #[test]
 fn metrics_tests_not_built_pass_features_metrics() {
     not_built("metrics", &["metrics"], "");
+}
+
+#[cfg(not(all(feature = "metrics", feature = "redis")))]
+#[test]
+fn metrics_redis_tests_not_built_pass_features_metrics_redis() {
+    not_built(
+        "metrics,redis",
+        &["metrics_redis"],
+        " (needs redis-server on PATH)",
+    );
 }
 
 #[test]

@@ -108,11 +108,17 @@ fn describe() {
     });
 }
 
-/// An app-wide counter, registered once per process (at its first use).
+/// The handle of the counter `$name`, which has no labels: registered
+/// once per process, at its first use.
 #[cfg(feature = "metrics")]
-fn registered(metric: &'static str) -> Counter {
-    describe();
-    counter!(metric)
+macro_rules! process_counter {
+    ($name:expr) => {{
+        static HANDLE: LazyLock<Counter> = LazyLock::new(|| {
+            describe();
+            counter!($name)
+        });
+        &*HANDLE
+    }};
 }
 
 /// A hook, as the `hook` label and the logs name it.
@@ -311,49 +317,34 @@ pub(crate) fn handshake(status: u16, kind: &'static str) {
 /// A receiver too slow for broadcasts is being closed with 1013.
 pub(crate) fn slow_receiver_closed() {
     #[cfg(feature = "metrics")]
-    {
-        static SLOW: LazyLock<Counter> = LazyLock::new(|| registered(name::SLOW_CLOSES));
-        SLOW.increment(1);
-    }
+    process_counter!(name::SLOW_CLOSES).increment(1);
 }
 
 /// `count` envelopes reached Redis.
 #[cfg(feature = "redis")]
 pub(crate) fn backplane_published(count: usize) {
     #[cfg(feature = "metrics")]
-    {
-        static COUNT: LazyLock<Counter> = LazyLock::new(|| registered(name::PUBLISHED));
-        COUNT.increment(count as u64);
-    }
+    process_counter!(name::PUBLISHED).increment(count as u64);
 }
 
 /// An envelope from another node was delivered here.
 pub(crate) fn backplane_received() {
     #[cfg(feature = "metrics")]
-    {
-        static COUNT: LazyLock<Counter> = LazyLock::new(|| registered(name::RECEIVED));
-        COUNT.increment(1);
-    }
+    process_counter!(name::RECEIVED).increment(1);
 }
 
 /// `count` envelopes did not reach Redis.
 #[cfg(feature = "redis")]
 pub(crate) fn backplane_dropped(count: u64) {
     #[cfg(feature = "metrics")]
-    {
-        static COUNT: LazyLock<Counter> = LazyLock::new(|| registered(name::DROPPED));
-        COUNT.increment(count);
-    }
+    process_counter!(name::DROPPED).increment(count);
 }
 
 /// A backplane connection is back after an outage.
 #[cfg(feature = "redis")]
 pub(crate) fn backplane_reconnected() {
     #[cfg(feature = "metrics")]
-    {
-        static COUNT: LazyLock<Counter> = LazyLock::new(|| registered(name::RECONNECTS));
-        COUNT.increment(1);
-    }
+    process_counter!(name::RECONNECTS).increment(1);
 }
 
 /// A presence question (`op`: `members` or `count`) was answered, or not.
@@ -369,10 +360,7 @@ pub(crate) fn presence_query(op: &'static str, answered: bool) {
 /// A message was sent to a room with history.
 pub(crate) fn history_appended() {
     #[cfg(feature = "metrics")]
-    {
-        static COUNT: LazyLock<Counter> = LazyLock::new(|| registered(name::HISTORY_APPENDS));
-        COUNT.increment(1);
-    }
+    process_counter!(name::HISTORY_APPENDS).increment(1);
 }
 
 /// A join with recovery delivered what was missed, all of it or not.
@@ -382,5 +370,24 @@ pub(crate) fn history_recovered(complete: bool) {
         describe();
         let complete = if complete { "true" } else { "false" };
         counter!(name::RECOVERIES, "complete" => complete).increment(1);
+    }
+}
+
+#[cfg(all(test, feature = "metrics"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_code_the_peer_chose_outside_the_rfc_counts_by_its_range() {
+        let label = |code, by| code_label(code, by).to_string();
+        assert_eq!(label(1000, Some(By::Peer)), "1000");
+        assert_eq!(label(1001, Some(By::Peer)), "1001");
+        assert_eq!(label(3000, Some(By::Peer)), "3xxx");
+        assert_eq!(label(4999, Some(By::Peer)), "4xxx");
+        assert_eq!(label(2000, Some(By::Peer)), "other");
+        // The app's codes are its own choice: bounded by its code.
+        assert_eq!(label(4001, Some(By::App)), "4001");
+        assert_eq!(label(1013, Some(By::SlowReceiver)), "1013");
+        assert_eq!(label(1006, None), "1006");
     }
 }
