@@ -237,17 +237,17 @@ impl RouteMetrics {
         }
     }
 
-    /// `hook` returned, `timer` after it started.
-    pub(crate) fn hook_took(&self, hook: Hook, timer: HookTimer) {
+    /// The hook `call` returned (or panicked): its duration.
+    pub(crate) fn hook_returned(&self, call: HookCall) {
         #[cfg(feature = "metrics")]
         if let Some(h) = &self.handles {
-            let index = match hook {
+            let index = match call.hook {
                 Hook::Connection => 0,
                 Hook::Message => 1,
                 Hook::Disconnection => 2,
                 Hook::Handshake | Hook::Subprotocol => return,
             };
-            h.durations[index].record(timer.started.elapsed());
+            h.durations[index].record(call.started.elapsed());
         }
     }
 
@@ -273,17 +273,19 @@ fn code_label(code: u16, by: Option<By>) -> SharedString {
     }
 }
 
-/// When a hook started: read only with the feature (one clock read at the
-/// start and one at the end of each hook call).
-pub(crate) struct HookTimer {
+/// A call of a hook, and when it started: the clock is read only with the
+/// feature (once at the start and once at the end of each call).
+pub(crate) struct HookCall {
+    pub(crate) hook: Hook,
     #[cfg(feature = "metrics")]
     started: std::time::Instant,
 }
 
-impl HookTimer {
+impl HookCall {
     #[inline]
-    pub(crate) fn start() -> HookTimer {
-        HookTimer {
+    pub(crate) fn start(hook: Hook) -> HookCall {
+        HookCall {
+            hook,
             #[cfg(feature = "metrics")]
             started: std::time::Instant::now(),
         }

@@ -10,7 +10,7 @@ use crate::connection::driver::{Event, Io};
 use crate::connection::socket::{Socket, CURRENT};
 use crate::handler::{HookError, Hooks};
 use crate::http::security::Slot;
-use crate::metrics::{Hook, HookTimer};
+use crate::metrics::{Hook, HookCall};
 use crate::request::Request;
 use crate::runtime::{LiveGuard, Runtime};
 use axum::extract::ws::WebSocket;
@@ -46,15 +46,16 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Handles the outcome of `hook`, started at `timer`; returns whether the
-/// connection goes on.
+/// Handles the outcome of the hook `call`; returns whether the connection
+/// goes on.
 fn settle(
     io: &mut Io,
     outcome: std::thread::Result<Result<(), HookError>>,
-    (hook, timer): (Hook, HookTimer),
+    call: HookCall,
     request: &Request,
 ) -> bool {
-    io.counts.metrics().hook_took(hook, timer);
+    let hook = call.hook;
+    io.counts.metrics().hook_returned(call);
     let (code, mut reason) = match outcome {
         Ok(Ok(())) => return true,
         Ok(Err(HookError::Rejected(rejected))) => (rejected.code, rejected.reason),
@@ -157,25 +158,20 @@ pub(crate) fn start<T: Hooks>(
 /// `message` for each message in order, then `disconnection`, exactly once.
 async fn run<T: Hooks>(conn: &mut Conn<T>) {
     tracing::info!("connected");
-    let timer = HookTimer::start();
+    let call = HookCall::start(Hook::Connection);
     let outcome = drive(
         &mut conn.io,
         conn.handler.__connection(&conn.request, &mut conn.ex),
     )
     .await;
-    let mut open = settle(
-        &mut conn.io,
-        outcome,
-        (Hook::Connection, timer),
-        &conn.request,
-    );
+    let mut open = settle(&mut conn.io, outcome, call, &conn.request);
     while open {
         match poll_fn(|cx| conn.io.poll_io(cx, true)).await {
             Event::Message(message) => {
-                let timer = HookTimer::start();
+                let call = HookCall::start(Hook::Message);
                 let hook = conn.handler.__message(&conn.request, &mut conn.ex, message);
                 let outcome = drive(&mut conn.io, hook).await;
-                open = settle(&mut conn.io, outcome, (Hook::Message, timer), &conn.request);
+                open = settle(&mut conn.io, outcome, call, &conn.request);
             }
             Event::Ended => break,
         }
@@ -186,12 +182,12 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         Poll::Pending => Poll::Pending,
     })
     .await;
-    let timer = HookTimer::start();
+    let call = HookCall::start(Hook::Disconnection);
     let done =
         AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex)).catch_unwind();
     let done = done.await;
     let metrics = conn.io.counts.metrics();
-    metrics.hook_took(Hook::Disconnection, timer);
+    metrics.hook_returned(call);
     if let Err(panic) = done {
         metrics.hook_failed(Hook::Disconnection, true);
         let error = panic_message(&*panic);
