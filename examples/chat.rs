@@ -36,6 +36,11 @@
 //! `CHEESE_REDIS_URL=redis://127.0.0.1/ CHEESE_PORT=5214 cargo run --features redis --example chat`
 //! and the same with `CHEESE_PORT=5215`; a tab on each port in the same room
 //! shows both nicknames.
+//!
+//! Metrics: `cargo run --features metrics --example chat` also serves
+//! `/metrics` in Prometheus' text format (examples/support/prometheus.rs):
+//! open connections, messages, closes by code, hook durations, ... (the
+//! table is in docs/deploying.md).
 
 use std::time::Duration;
 
@@ -44,6 +49,10 @@ use axum::routing::get;
 use cheese_api::prelude::*;
 use cheese_api::{History, Position};
 use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "metrics")]
+#[path = "support/prometheus.rs"]
+mod prometheus;
 
 #[derive(Default)]
 struct Chat {
@@ -260,9 +269,11 @@ async fn members(hub: &Hub, room: &str) -> (Option<usize>, Option<Vec<String>>) 
 }
 
 /// The page at `/` and the chat route, with history in every room, on one
-/// node.
+/// node; with the `metrics` feature, `/metrics` too.
 pub(crate) fn node() -> App {
     let page = axum::Router::new().route("/", get(|| async { Html(include_str!("chat.html")) }));
+    #[cfg(feature = "metrics")]
+    let page = page.merge(prometheus::route());
     App::new().merge(page).history("*", history())
 }
 

@@ -4,8 +4,16 @@
 //! logs warnings only unless `RUST_LOG` says otherwise.
 //!
 //! `CHEESE_PORT=9001 cargo run --release --example echo`
+//!
+//! With `--features metrics`, it records cheese-api's metrics in a
+//! Prometheus recorder and serves them at `/metrics`, as an app in
+//! production would: the benchmark's "metrics on" (bench/run.sh).
 
 use cheese_api::prelude::*;
+
+#[cfg(feature = "metrics")]
+#[path = "support/prometheus.rs"]
+mod prometheus;
 
 #[derive(Default)]
 struct Echo;
@@ -23,5 +31,8 @@ fn main() -> std::io::Result<()> {
     if std::env::var_os("RUST_LOG").is_none() {
         std::env::set_var("RUST_LOG", "warn");
     }
-    tokio::runtime::Runtime::new()?.block_on(App::new().run())
+    let app = App::new();
+    #[cfg(feature = "metrics")]
+    let app = app.merge(prometheus::route());
+    tokio::runtime::Runtime::new()?.block_on(app.run())
 }

@@ -1,7 +1,8 @@
 //! The test files cargo does not build, said where `cargo test --workspace`
 //! lists its tests.
 //!
-//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs and tests/http2.rs have
+//! - tests/redis.rs, tests/redis_cluster.rs, tests/tls.rs, tests/http2.rs,
+//!   tests/metrics.rs and tests/metrics_redis.rs have
 //!   `required-features` (tests/Cargo.toml), and cargo skips such a target
 //!   without a word. Each
 //!   notice test here exists only while its feature is off: its name says
@@ -14,7 +15,10 @@
 
 /// Prints that the test files `tests/{name}.rs` of `names`, built only with
 /// `feature`, were not built, and the command that runs them.
-#[cfg_attr(all(feature = "redis", feature = "tls"), allow(dead_code))]
+#[cfg_attr(
+    all(feature = "redis", feature = "tls", feature = "metrics"),
+    allow(dead_code)
+)]
 fn not_built(feature: &str, names: &[&str], also_needs: &str) {
     use std::io::Write;
     use std::path::Path;
@@ -52,6 +56,22 @@ fn redis_tests_not_built_pass_features_redis() {
 #[test]
 fn tls_tests_not_built_pass_features_tls() {
     not_built("tls", &["tls", "http2"], "");
+}
+
+#[cfg(not(feature = "metrics"))]
+#[test]
+fn metrics_tests_not_built_pass_features_metrics() {
+    not_built("metrics", &["metrics"], "");
+}
+
+#[cfg(not(all(feature = "metrics", feature = "redis")))]
+#[test]
+fn metrics_redis_tests_not_built_pass_features_metrics_redis() {
+    not_built(
+        "metrics,redis",
+        &["metrics_redis"],
+        " (needs redis-server on PATH)",
+    );
 }
 
 #[test]

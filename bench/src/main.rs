@@ -9,6 +9,7 @@
 //! ```text
 //! cargo run --release -p cheese-bench -- all            # everything, about 5.5 min
 //! cargo run --release -p cheese-bench -- all --quick    # shorter windows
+//! cargo run --release -p cheese-bench --features metrics -- all   # cheese-api's metrics on
 //! cargo run --release -p cheese-bench -- client ws://127.0.0.1:9001/ --inflight 16
 //! cargo run --release -p cheese-bench -- scaleout       # 3 nodes on Redis, vs 5933f6c
 //! cargo run --release -p cheese-bench -- history        # history room vs plain, vs 8150b5b
@@ -228,6 +229,15 @@ fn number(v: &str) -> Result<usize, String> {
     v.parse().map_err(|_| format!("`{v}` is not a number"))
 }
 
+/// The cargo features the servers are built with: this harness's
+/// `metrics`, when on (cheese-api's metrics recorded by a Prometheus
+/// recorder in the echo example and in cheese_fanout).
+const FEATURES: &[&str] = if cfg!(feature = "metrics") {
+    &["--features", "metrics"]
+} else {
+    &[]
+};
+
 /// Builds cheese-api's echo example and this package's server binaries, in
 /// release mode, into the target directory this binary runs from.
 fn build() -> Result<(), String> {
@@ -240,12 +250,9 @@ fn build() -> Result<(), String> {
         "--example",
         "echo",
     ];
-    procs::cargo(&example, &root, None)?;
-    procs::cargo(
-        &["build", "--release", "-p", "cheese-bench", "--bins"],
-        &root,
-        None,
-    )
+    procs::cargo(&[&example[..], FEATURES].concat(), &root, None)?;
+    let bins = ["build", "--release", "-p", "cheese-bench", "--bins"];
+    procs::cargo(&[&bins[..], FEATURES].concat(), &root, None)
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, String> {
@@ -350,7 +357,8 @@ fn run_all(args: &[String]) -> Result<(), String> {
     );
     let run = RunInfo {
         command: format!(
-            "cargo run --release -p cheese-bench -- all {}",
+            "cargo run --release -p cheese-bench {}-- all {}",
+            FEATURES.iter().map(|f| format!("{f} ")).collect::<String>(),
             args.join(" ")
         )
         .trim_end()

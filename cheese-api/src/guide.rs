@@ -10,7 +10,7 @@
 //! | [history] | room history with positions, recovery on reconnect (`join_since`), bounds |
 //! | [limits] | the eight limits, close codes, memory per connection |
 //! | [security] | origin allow-list, authentication, refusing or closing, caps, timeouts, proxy headers, TLS (wss), WebSocket over HTTP/2 |
-//! | [deploying] | nginx and Caddy, graceful shutdown, environment variables, logs |
+//! | [deploying] | nginx and Caddy, graceful shutdown, environment variables, logs, metrics (cargo feature `metrics`) |
 //! | [scaling] | several processes sharing rooms through Redis (cargo feature `redis`) |
 //! | [testing] | `cheese_api::testing`: a loopback server and client for your tests (cargo feature `testing`) |
 //! | [differences from CheeseAPI](differences_from_cheeseapi) | what differs from CheeseAPI 1.7.2, side by side |

@@ -97,7 +97,7 @@
 //! - [security](guide::security): origins, authentication, refusing before
 //!   the upgrade or closing after it, caps, timeouts, TLS;
 //! - [deploying](guide::deploying): nginx and Caddy, graceful shutdown,
-//!   environment variables, logs;
+//!   environment variables, logs, metrics;
 //! - [scaling](guide::scaling): several processes sharing rooms through Redis;
 //! - [testing](guide::testing): testing an app with [`testing`];
 //! - [differences from CheeseAPI](guide::differences_from_cheeseapi), for
@@ -111,6 +111,7 @@
 //! | `redis` | [`RedisBackplane`]: rooms across processes and machines through Redis pub/sub |
 //! | `tls` | [`App::tls`] and the [`tls`] module: serve `wss://` with rustls |
 //! | `testing` | the [`testing`] module: a loopback test server and client; enable it in `[dev-dependencies]` |
+//! | `metrics` | the app's metrics (connections, handshakes, messages, closes, hooks, backplane) through the [`metrics`](https://docs.rs/metrics) facade, for the exporter you install: see [deploying](guide::deploying#metrics) |
 //!
 //! These docs show an item of a feature only when built with it:
 //! `cargo doc --open -p cheese-api --all-features` (docs.rs builds them all,
@@ -133,6 +134,7 @@ mod handler;
 mod http;
 mod limits;
 mod message;
+mod metrics;
 mod request;
 mod rooms;
 pub mod route;

@@ -3,8 +3,12 @@
 //!
 //! Each connection counts its messages in plain fields and adds them to the
 //! app's counters every 256 messages and when it ends, so the hot path
-//! touches no shared cache line; the totals lag by at most that much.
+//! touches no shared cache line; the totals lag by at most that much. The
+//! same batches go to the route's metrics (feature `metrics`, see
+//! [`metrics`](crate::metrics)).
 
+use crate::connection::close::By;
+use crate::metrics::{RouteMetrics, Routes};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -21,6 +25,8 @@ pub(crate) struct Counters {
     bytes_out: AtomicU64,
     closes: Mutex<BTreeMap<u16, u64>>,
     envelopes_received: AtomicU64,
+    /// Each route's metrics, handed to its connections.
+    routes: Routes,
 }
 
 /// A snapshot of the app's counters.
@@ -65,6 +71,8 @@ pub(crate) struct Local {
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pending: u32,
+    /// The route's metrics, which each batch is added to.
+    metrics: RouteMetrics,
 }
 
 impl Local {
@@ -73,11 +81,23 @@ impl Local {
         self.pending += 1;
         self.pending >= 256
     }
+
+    /// The route's metrics, for the connection's hooks.
+    pub(crate) fn metrics(&self) -> &RouteMetrics {
+        &self.metrics
+    }
 }
 
 impl Counters {
-    pub(crate) fn opened(&self) {
+    /// A connection opened on the route `route`: its counts.
+    pub(crate) fn opened(&self, route: &'static str) -> Local {
         self.connections.fetch_add(1, Ordering::Relaxed);
+        let metrics = self.routes.get(route);
+        metrics.opened();
+        Local {
+            metrics,
+            ..Local::default()
+        }
     }
 
     pub(crate) fn flush(&self, local: &mut Local) {
@@ -87,11 +107,22 @@ impl Counters {
             .fetch_add(local.messages_out, Ordering::Relaxed);
         self.bytes_in.fetch_add(local.bytes_in, Ordering::Relaxed);
         self.bytes_out.fetch_add(local.bytes_out, Ordering::Relaxed);
-        *local = Local::default();
+        local.metrics.add(
+            local.messages_in,
+            local.messages_out,
+            local.bytes_in,
+            local.bytes_out,
+        );
+        *local = Local {
+            metrics: std::mem::take(&mut local.metrics),
+            ..Local::default()
+        };
     }
 
-    pub(crate) fn ended(&self, code: u16, local: &mut Local) {
+    /// The connection ended with `code`, closed by `by` (`None`: nobody).
+    pub(crate) fn ended(&self, code: u16, by: Option<By>, local: &mut Local) {
         self.flush(local);
+        local.metrics.ended(code, by);
         self.closed.fetch_add(1, Ordering::Relaxed);
         *self
             .closes
@@ -104,6 +135,7 @@ impl Counters {
     /// One envelope from another node came in.
     pub(crate) fn received_envelope(&self) {
         self.envelopes_received.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::backplane_received();
     }
 
     pub(crate) fn snapshot(&self, slow_closes: u64) -> Stats {

@@ -6,10 +6,15 @@
 //! `RUST_LOG` says otherwise (as `examples/echo.rs`).
 //!
 //! `cheese_fanout [PORT]` (or `CHEESE_PORT=...`; default 5214), serves
-//! `ws://127.0.0.1:PORT/`.
+//! `ws://127.0.0.1:PORT/`. With the `metrics` feature it records
+//! cheese-api's metrics and serves them at `/metrics`, as examples/echo.rs.
 
 #[path = "../fanout_wire.rs"]
 mod fanout_wire;
+
+#[cfg(feature = "metrics")]
+#[path = "../../../examples/support/prometheus.rs"]
+mod prometheus;
 
 use cheese_api::prelude::*;
 
@@ -34,6 +39,10 @@ fn main() -> std::io::Result<()> {
         std::env::set_var("RUST_LOG", "warn");
     }
     let mut app = App::new();
+    #[cfg(feature = "metrics")]
+    {
+        app = app.merge(prometheus::route());
+    }
     if let Some(port) = std::env::args().nth(1) {
         app = app.port(port.parse().expect("PORT is not a port"));
     }

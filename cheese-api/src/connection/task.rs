@@ -10,6 +10,7 @@ use crate::connection::driver::{Event, Io};
 use crate::connection::socket::{Socket, CURRENT};
 use crate::handler::{HookError, Hooks};
 use crate::http::security::Slot;
+use crate::metrics::{Hook, HookCall};
 use crate::request::Request;
 use crate::runtime::{LiveGuard, Runtime};
 use axum::extract::ws::WebSocket;
@@ -65,25 +66,30 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Handles a hook's outcome; returns whether the connection goes on.
+/// Handles the outcome of the hook `call`; returns whether the connection
+/// goes on.
 fn settle(
     io: &mut Io,
     outcome: std::thread::Result<Result<(), HookError>>,
-    hook: &str,
+    call: HookCall,
     request: &Request,
 ) -> bool {
+    let hook = call.hook;
+    io.counts.metrics().hook_returned(call);
     let (code, mut reason) = match outcome {
         Ok(Ok(())) => return true,
         Ok(Err(HookError::Rejected(rejected))) => (rejected.code, rejected.reason),
         Ok(Err(HookError::Failed(error))) => {
             // The error is for the log; the client sees a generic reason, so
             // internal details do not leak into close frames.
-            tracing::error!(path = request.path(), client = ?request.client(), hook, %error, "hook failed");
+            io.counts.metrics().hook_failed(hook, false);
+            tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), %error, "hook failed");
             (1011, "internal error".to_owned())
         }
         Err(panic) => {
+            io.counts.metrics().hook_failed(hook, true);
             let error = panic_message(&*panic);
-            tracing::error!(path = request.path(), client = ?request.client(), hook, %error, "hook panicked");
+            tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), %error, "hook panicked");
             (1011, "internal error".to_owned())
         }
     };
@@ -136,8 +142,8 @@ pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
     let limits = T::LIMITS;
     let socket = Socket::new(limits.write_limit, runtime.clone());
     let (live, draining) = runtime.track(&socket, T::PATH);
-    runtime.counters.opened();
-    let io = Io::new(ws, socket.shared.clone(), &limits, draining);
+    let mut io = Io::new(ws, socket.shared.clone(), &limits, draining);
+    io.counts = runtime.counters.opened(T::PATH);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
     let span = tracing::info_span!(
@@ -166,22 +172,23 @@ pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
 /// `message` for each message in order, then `disconnection`, exactly once.
 async fn run<T: Hooks>(conn: &mut Conn<T>) {
     tracing::info!("connected");
-
+    let call = HookCall::start(Hook::Connection);
     let outcome = drive(
         &mut conn.io,
         conn.handler.__connection(&conn.request, &mut conn.ex),
     )
     .await;
-    let mut open = settle(&mut conn.io, outcome, "connection", &conn.request);
+    let mut open = settle(&mut conn.io, outcome, call, &conn.request);
     while open {
         match poll_fn(|cx| conn.io.poll_io(cx, true)).await {
             Event::Message(message) => {
+                let call = HookCall::start(Hook::Message);
                 let outcome = drive(
                     &mut conn.io,
                     conn.handler.__message(&conn.request, &mut conn.ex, message),
                 )
                 .await;
-                open = settle(&mut conn.io, outcome, "message", &conn.request);
+                open = settle(&mut conn.io, outcome, call, &conn.request);
             }
             Event::Ended => break,
         }
@@ -192,15 +199,19 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         Poll::Pending => Poll::Pending,
     })
     .await;
+    let call = HookCall::start(Hook::Disconnection);
     let done = AssertUnwindSafe(conn.handler.__disconnection(&conn.request, &mut conn.ex))
         .catch_unwind()
         .await;
+    let metrics = conn.io.counts.metrics();
+    metrics.hook_returned(call);
     if let Err(panic) = done {
+        metrics.hook_failed(Hook::Disconnection, true);
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
     let (code, by) = conn.io.close.outcome();
-    conn.runtime.counters.ended(code, &mut conn.io.counts);
+    conn.runtime.counters.ended(code, by, &mut conn.io.counts);
     let by = by.map_or("-", By::as_str);
     tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }

@@ -2,7 +2,8 @@
 //! an extended CONNECT) that the framework gives a WebSocket handshake: one [`Refusal`] (status, text body, headers)
 //! per [`RefusalKind`], as axum gives each failure of an extractor a typed
 //! rejection. Also the one place that logs refusals (at `debug`, with their
-//! status, kind, path and client), the framework's and the app's own.
+//! status, kind, path and client), the framework's and the app's own, and
+//! counts every handshake's answer (feature `metrics`).
 //!
 //! | kind | status | body | when |
 //! |---|---|---|---|
@@ -460,18 +461,20 @@ pub(crate) fn refused_by(by: &'static str, mut response: Response) -> Response {
     response
 }
 
-/// The middleware over an app's router that logs, at `debug`, every
-/// refusal: any answer but the upgrade to a WebSocket handshake (`101`, or a
-/// `2xx` to an HTTP/2 CONNECT), and any [`Refusal`] (a 426 answers a request
-/// that was no handshake).
-pub(crate) async fn log_refusals(
+/// The middleware over an app's router that sees every handshake's answer:
+/// counts it (feature `metrics`: accepted, or refused by status and kind)
+/// and logs at `debug` every refusal: any answer but 101 to a WebSocket
+/// handshake (or but 2xx to an HTTP/2 extended CONNECT), and any
+/// [`Refusal`] (a 426 answers a request that was no handshake).
+pub(crate) async fn watch_handshakes(
     trust_proxy: bool,
     req: axum::extract::Request,
     next: Next,
 ) -> Response {
-    // Nothing to look at before or after the request unless the line
-    // would be written.
-    if !tracing::enabled!(tracing::Level::DEBUG) {
+    let log = tracing::enabled!(tracing::Level::DEBUG);
+    // Nothing to look at before or after the request unless it is counted
+    // or the line would be written.
+    if !log && !crate::metrics::ENABLED {
         return next.run(req).await;
     }
     // HTTP/2's is a CONNECT (RFC 8441; a route takes no other CONNECT).
@@ -482,15 +485,18 @@ pub(crate) async fn log_refusals(
                 .windows(9)
                 .any(|w| w.eq_ignore_ascii_case(b"websocket"))
         });
-    let peer = req
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0);
-    let (client, _) = crate::request::client_address(trust_proxy, req.headers(), peer, false);
-    let uri = req.uri().clone();
+    let seen = log.then(|| {
+        let peer = req
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let (client, _) = crate::request::client_address(trust_proxy, req.headers(), peer, false);
+        (client, req.uri().clone())
+    });
     let response = next.run(req).await;
     let status = response.status();
     if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status.is_success()) {
+        crate::metrics::handshake(status.as_u16(), "accepted");
         return response;
     }
     let extensions = response.extensions();
@@ -503,13 +509,16 @@ pub(crate) async fn log_refusals(
         (None, None) if handshake => None,
         (None, None) => return response,
     };
-    tracing::debug!(
-        status = response.status().as_u16(),
-        kind = kind.map(tracing::field::display),
-        path = %uri.path(),
-        client = client.map(tracing::field::display),
-        "refused a WebSocket handshake"
-    );
+    crate::metrics::handshake(status.as_u16(), kind.unwrap_or("other"));
+    if let Some((client, uri)) = seen {
+        tracing::debug!(
+            status = status.as_u16(),
+            kind = kind.map(tracing::field::display),
+            path = %uri.path(),
+            client = client.map(tracing::field::display),
+            "refused a WebSocket handshake"
+        );
+    }
     response
 }
 

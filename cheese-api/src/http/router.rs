@@ -75,7 +75,7 @@ impl App {
         let router = router
             .merge(self.extra.clone())
             .layer(axum::middleware::from_fn(move |req, next| {
-                refusal::log_refusals(trust_proxy, req, next)
+                refusal::watch_handshakes(trust_proxy, req, next)
             }))
             .layer(axum::Extension(self.runtime.hub.clone()));
         self.extensions

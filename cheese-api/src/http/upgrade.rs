@@ -17,6 +17,7 @@ use crate::http::read_ahead::Chunk;
 use crate::http::refusal::{refused_by, Refusal};
 use crate::http::security::Guard;
 use crate::http::serve::Accepted;
+use crate::metrics::Hook;
 use crate::request::Request;
 use crate::runtime::Runtime;
 use crate::Limits;
@@ -95,8 +96,10 @@ fn configure(ws: WebSocketUpgrade, limits: &Limits, source: Source<'_>) -> WebSo
     }
 }
 
-fn hook_panicked(hook: &str, request: &Request) -> Response {
-    tracing::error!(path = request.path(), client = ?request.client(), hook, "hook panicked before the upgrade");
+/// A hook of the route `route` panicked before the upgrade: 500.
+fn hook_panicked(route: &'static str, hook: Hook, request: &Request) -> Response {
+    crate::metrics::hook_failed(route, hook, true);
+    tracing::error!(path = request.path(), client = ?request.client(), hook = hook.as_str(), "hook panicked before the upgrade");
     Refusal::hook_panicked().into_response()
 }
 
@@ -198,7 +201,7 @@ async fn handshake<T: Hooks>(
     {
         Ok(Ok(())) => {}
         Ok(Err(refusal)) => return refused_by("handshake_hook", refusal),
-        Err(_) => return hook_panicked("handshake", &request),
+        Err(_) => return hook_panicked(T::PATH, Hook::Handshake, &request),
     }
     let accepted = parts.extensions.get::<Accepted>();
     // An idle HTTP/2 connection closes: this WebSocket keeps it busy.
@@ -219,7 +222,7 @@ async fn handshake<T: Hooks>(
             .await
         {
             Ok(chosen) => chosen,
-            Err(_) => return hook_panicked("subprotocol", &request),
+            Err(_) => return hook_panicked(T::PATH, Hook::Subprotocol, &request),
         };
         if let Some(chosen) = chosen {
             match HeaderValue::from_str(&chosen) {

@@ -307,18 +307,22 @@ impl Hub {
     /// # }
     /// ```
     pub async fn presence(&self, room: &str) -> Result<Vec<Member>, PresenceError> {
-        match self.backplane() {
+        let members = match self.backplane() {
             Some(backplane) => backplane.presence(room).await,
             None => Ok(self.local_presence(room)),
-        }
+        };
+        crate::metrics::presence_query("members", members.is_ok());
+        members
     }
 
     /// How many members `room` has on every node (see [`presence`](Self::presence)).
     pub async fn presence_count(&self, room: &str) -> Result<usize, PresenceError> {
-        match self.backplane() {
+        let count = match self.backplane() {
             Some(backplane) => backplane.presence_count(room).await,
             None => Ok(self.room_size(room)),
-        }
+        };
+        crate::metrics::presence_query("count", count.is_ok());
+        count
     }
 
     /// The members of `room` on this node only, sorted by socket id.
@@ -518,6 +522,7 @@ impl Hub {
             Offer::Closed => false,
             Offer::TooSlow => {
                 self.inner.slow_closes.fetch_add(1, Ordering::Relaxed);
+                crate::metrics::slow_receiver_closed();
                 tracing::warn!(
                     id = socket.id(),
                     "closing a connection that cannot keep up with broadcasts (1013)"

@@ -82,6 +82,7 @@ impl Hub {
         build: Build,
         except: Option<u64>,
     ) -> Numbered {
+        crate::metrics::history_appended();
         match self.backplane() {
             None => {
                 let log = self.log(room);
@@ -244,6 +245,7 @@ impl Hub {
         if newer {
             position = Some(last);
         }
+        crate::metrics::history_recovered(complete);
         Recovery {
             complete,
             recovered,

@@ -15,9 +15,18 @@ pub(super) struct Health {
     pub(super) up: AtomicUsize,
     /// Links in an outage (failed since they were last up, or never up).
     pub(super) down: AtomicUsize,
+    /// Envelopes that did not reach Redis (counted by [`Health::lost`]).
     pub(super) dropped: AtomicU64,
     /// Set while the queue is full, so that overflow is logged once.
     pub(super) overflowing: AtomicBool,
+}
+
+impl Health {
+    /// `count` envelopes did not reach Redis.
+    pub(super) fn lost(&self, count: u64) {
+        self.dropped.fetch_add(count, Ordering::Relaxed);
+        crate::metrics::backplane_dropped(count);
+    }
 }
 
 /// One connection's view of the shared health, logging each outage once.
@@ -70,6 +79,7 @@ impl Link {
         }
         if self.in_outage {
             self.in_outage = false;
+            crate::metrics::backplane_reconnected();
             if self.health.down.fetch_sub(1, Ordering::AcqRel) == 1 {
                 tracing::info!(
                     role = self.role,

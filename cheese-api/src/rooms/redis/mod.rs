@@ -371,7 +371,7 @@ impl Backplane for RedisBackplane {
         match self.shared.tx.try_send((channel, envelope.to_bytes())) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                health.dropped.fetch_add(1, Ordering::Relaxed);
+                health.lost(1);
                 if !health.overflowing.swap(true, Ordering::AcqRel) {
                     tracing::warn!(
                         channel = %self.names.prefix,
@@ -382,7 +382,7 @@ impl Backplane for RedisBackplane {
             }
             // The task is gone (its runtime shut down).
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                health.dropped.fetch_add(1, Ordering::Relaxed);
+                health.lost(1);
             }
         }
     }
@@ -514,7 +514,7 @@ impl Backplane for RedisBackplane {
                     job
                 }
             };
-            self.shared.health.dropped.fetch_add(1, Ordering::Relaxed);
+            self.shared.health.lost(1);
             self.shared.offline(job);
         }
         Some(Box::pin(async move {

@@ -126,9 +126,7 @@ impl Worker {
                 tokio::select! {
                     _ = &mut wait => break,
                     envelope = self.rx.recv() => match envelope {
-                        Some(_) => {
-                            self.shared.health.dropped.fetch_add(1, Ordering::Relaxed);
-                        }
+                        Some(_) => self.shared.health.lost(1),
                         None => return,
                     },
                     // History rooms' sends reach this node's members, with
@@ -300,14 +298,13 @@ impl Worker {
         match conn.run(&cmds).await {
             Ok(()) => {
                 health.overflowing.store(false, Ordering::Release);
+                crate::metrics::backplane_published(cmds.len());
                 Ok(())
             }
             Err(e) => {
                 // Whether Redis got the batch is unknown: not resent (at
                 // most once).
-                health
-                    .dropped
-                    .fetch_add(cmds.len() as u64, Ordering::Relaxed);
+                health.lost(cmds.len() as u64);
                 Err(e)
             }
         }
@@ -323,8 +320,12 @@ impl Worker {
                 Err(_) => break,
             }
         }
+        let count = jobs.len();
         match self.numbering.run(conn, &self.names, self.node, jobs).await {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                crate::metrics::backplane_published(count);
+                Ok(())
+            }
             Err((e, unanswered)) => {
                 // Whether Redis numbered them is unknown: not resent (at
                 // most once to the other nodes), but this node's members
