@@ -26,29 +26,34 @@ use std::sync::OnceLock;
 /// ```
 #[derive(Debug, Clone)]
 pub struct Request {
-    method: Method,
+    /// The method: `GET` (HTTP/1.1) or `CONNECT` (HTTP/2's extended
+    /// CONNECT), the only two a handshake comes with; a flag, not a
+    /// `Method` (24 B) in every open connection.
+    connect: bool,
     /// The path with the query string; the path is its first `path_len`
     /// bytes. One string, not two: an open connection keeps this.
     full_path: Box<str>,
-    path_len: usize,
+    path_len: u32,
     secure: bool,
     /// The headers as `name: value\r\n` lines in one buffer: an open
     /// connection keeps this, not a `HeaderMap` (about 600 bytes more).
     head: Box<[u8]>,
-    /// Built from `head` when a hook first asks for the map (boxed: most
-    /// connections never do, and this keeps the unused slot small).
-    headers: OnceLock<Box<HeaderMap>>,
-    /// Parsed from the query when first asked for. Boxed, as `headers`:
-    /// the slot an open connection keeps is 16 bytes, not 56.
-    #[allow(clippy::box_collection)]
-    args: OnceLock<Box<HashMap<String, String>>>,
-    /// Parsed from the `Cookie` lines of `head` when first asked for.
-    #[allow(clippy::box_collection)]
-    cookies: OnceLock<Box<HashMap<String, String>>>,
+    /// The header map, query arguments and cookies, each built from `head`
+    /// or the query when a hook first asks: most connections never do, so
+    /// the slot an open connection keeps is one pointer, not three maps.
+    parsed: OnceLock<Box<Parsed>>,
     client: Option<SocketAddr>,
     subprotocols: Box<[String]>,
     pub(crate) subprotocol: Option<Box<str>>,
     params: Box<[(Box<str>, Box<str>)]>,
+}
+
+/// What a [`Request`] builds only when a hook asks for it.
+#[derive(Debug, Clone, Default)]
+struct Parsed {
+    headers: OnceLock<HeaderMap>,
+    args: OnceLock<HashMap<String, String>>,
+    cookies: OnceLock<HashMap<String, String>>,
 }
 
 impl Request {
@@ -60,18 +65,17 @@ impl Request {
     ) -> Request {
         let path = parts.uri.path();
         Request {
-            method: parts.method.clone(),
+            connect: parts.method == Method::CONNECT,
             full_path: parts
                 .uri
                 .path_and_query()
                 .map_or(path, |pq| pq.as_str())
                 .into(),
-            path_len: path.len(),
+            // hyper refuses a head this long long before.
+            path_len: u32::try_from(path.len()).expect("a path under 4 GiB"),
             secure,
             head: head_lines(&parts.headers),
-            headers: OnceLock::new(),
-            args: OnceLock::new(),
-            cookies: OnceLock::new(),
+            parsed: OnceLock::new(),
             client,
             subprotocols: offered_subprotocols(&parts.headers).into(),
             subprotocol: None,
@@ -82,13 +86,19 @@ impl Request {
         }
     }
 
-    /// The HTTP method (`GET`).
+    /// The HTTP method: `GET`, or `CONNECT` for a WebSocket over HTTP/2.
     pub fn method(&self) -> &Method {
-        &self.method
+        static GET: Method = Method::GET;
+        static CONNECT: Method = Method::CONNECT;
+        if self.connect {
+            &CONNECT
+        } else {
+            &GET
+        }
     }
     /// The path, as sent (percent-encoded), without the query.
     pub fn path(&self) -> &str {
-        &self.full_path[..self.path_len]
+        &self.full_path[..self.path_len as usize]
     }
     /// The path with the query string.
     pub fn full_path(&self) -> &str {
@@ -104,7 +114,7 @@ impl Request {
     }
     /// The request headers.
     pub fn headers(&self) -> &HeaderMap {
-        self.headers.get_or_init(|| {
+        self.parsed().headers.get_or_init(|| {
             let mut map = HeaderMap::new();
             for (name, value) in self.lines() {
                 if let (Ok(name), Ok(value)) =
@@ -113,7 +123,7 @@ impl Request {
                     map.append(name, value);
                 }
             }
-            Box::new(map)
+            map
         })
     }
     /// One header as text, if present and valid (the first, if repeated).
@@ -122,6 +132,9 @@ impl Request {
             .lines()
             .find(|(n, _)| n.eq_ignore_ascii_case(name.as_bytes()))?;
         std::str::from_utf8(value).ok()
+    }
+    fn parsed(&self) -> &Parsed {
+        self.parsed.get_or_init(Box::default)
     }
     /// The `(name, value)` of each header line, in order.
     fn lines(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
@@ -135,16 +148,15 @@ impl Request {
     }
     /// The query arguments, decoded (the last of repeated keys wins).
     pub fn args(&self) -> &HashMap<String, String> {
-        self.args.get_or_init(|| {
-            let query = self.full_path[self.path_len..].strip_prefix('?');
-            Box::new(parse_query(query.unwrap_or("")))
+        self.parsed().args.get_or_init(|| {
+            let query = self.full_path[self.path_len as usize..].strip_prefix('?');
+            parse_query(query.unwrap_or(""))
         })
     }
     /// The cookies sent with the request.
     pub fn cookies(&self) -> &HashMap<String, String> {
-        self.cookies.get_or_init(|| {
-            let cookies = self
-                .lines()
+        self.parsed().cookies.get_or_init(|| {
+            self.lines()
                 .filter(|(name, _)| name.eq_ignore_ascii_case(b"cookie"))
                 .filter_map(|(_, value)| std::str::from_utf8(value).ok())
                 .flat_map(|v| v.split(';'))
@@ -152,8 +164,7 @@ impl Request {
                     let (k, v) = kv.split_once('=')?;
                     Some((k.trim().to_owned(), v.trim().trim_matches('"').to_owned()))
                 })
-                .collect();
-            Box::new(cookies)
+                .collect()
         })
     }
     /// The peer's address, when the server knows it (`App::run` does; a

@@ -66,8 +66,10 @@ pub struct Stats {
 /// One connection's counts, added to the app's in batches.
 #[derive(Default)]
 pub(crate) struct Local {
-    pub(crate) messages_in: u64,
-    pub(crate) messages_out: u64,
+    /// At most 256 in a batch (see `tick`), hence `u32`: every open
+    /// connection keeps these.
+    pub(crate) messages_in: u32,
+    pub(crate) messages_out: u32,
     pub(crate) bytes_in: u64,
     pub(crate) bytes_out: u64,
     pending: u32,
@@ -102,14 +104,14 @@ impl Counters {
 
     pub(crate) fn flush(&self, local: &mut Local) {
         self.messages_in
-            .fetch_add(local.messages_in, Ordering::Relaxed);
+            .fetch_add(local.messages_in.into(), Ordering::Relaxed);
         self.messages_out
-            .fetch_add(local.messages_out, Ordering::Relaxed);
+            .fetch_add(local.messages_out.into(), Ordering::Relaxed);
         self.bytes_in.fetch_add(local.bytes_in, Ordering::Relaxed);
         self.bytes_out.fetch_add(local.bytes_out, Ordering::Relaxed);
         local.metrics.add(
-            local.messages_in,
-            local.messages_out,
+            local.messages_in.into(),
+            local.messages_out.into(),
             local.bytes_in,
             local.bytes_out,
         );

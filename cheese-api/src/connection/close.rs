@@ -150,13 +150,13 @@ enum Phase {
     Open,
     /// A bad frame ended the stream; its close waits until the hook has
     /// handled the messages read before it (Autobahn's strict order).
-    Failing(Request),
+    Failing(Box<Request>),
     /// Our close frame goes out after what was queued before it (`frame`
     /// until it is handed to the engine). With `answer`, reads go on until
     /// the peer's close; without (the stream failed), the connection ends
     /// once our frame is written.
     Closing {
-        frame: Option<(u16, String)>,
+        frame: Option<Box<(u16, String)>>,
         answer: bool,
     },
     /// The handshake is answered (the engine queued its reply to the peer's
@@ -166,7 +166,9 @@ enum Phase {
 }
 
 /// The driver's closing handshake: its phase, who started it with which
-/// code, and the `close_timeout` deadline that bounds it.
+/// code, and the `close_timeout` deadline that bounds it. The phases' texts
+/// are boxed: every open connection keeps a `Close`, only a closing one
+/// needs them.
 pub(crate) struct Close {
     phase: Phase,
     /// Who started the close and its code (ours, or the peer's).
@@ -223,7 +225,7 @@ impl Close {
         let Phase::Closing { frame, .. } = &mut self.phase else {
             return None;
         };
-        let (code, reason) = frame.take()?;
+        let (code, reason) = *frame.take()?;
         let reason = reason.into();
         Some(ws::Message::Close(Some(CloseFrame { code, reason })))
     }
@@ -248,7 +250,7 @@ impl Close {
         if !matches!(self.phase, Phase::Open) {
             return false;
         }
-        self.phase = Phase::Failing(request);
+        self.phase = Phase::Failing(Box::new(request));
         true
     }
 
@@ -270,7 +272,7 @@ impl Close {
         };
         self.started = Some((request.by, request.code));
         self.phase = Phase::Closing {
-            frame: Some((request.code, request.reason)),
+            frame: Some(Box::new((request.code, request.reason))),
             answer,
         };
         self.arm();

@@ -56,7 +56,12 @@ pub(crate) struct Io {
 }
 
 impl Io {
-    pub(crate) fn new(ws: WebSocket, shared: Arc<Shared>, limits: &Limits, draining: bool) -> Io {
+    pub(crate) fn new(
+        ws: WebSocket,
+        shared: Arc<Shared>,
+        limits: &'static Limits,
+        draining: bool,
+    ) -> Io {
         let mut io = Io {
             ws: Some(ws),
             read_waker: Waker::from(shared.clone()),

@@ -14,7 +14,6 @@ use futures_util::FutureExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::Context;
-use std::time::Duration;
 use tokio::task::unconstrained;
 use tokio::time::{sleep, Instant, Sleep};
 
@@ -31,8 +30,9 @@ pub(crate) enum Tick {
 
 /// The ping timer and the pong deadline of one connection.
 pub(crate) struct Keepalive {
-    every: Option<Duration>,
-    timeout: Option<Duration>,
+    /// The route's limits (`ping_interval`, `ping_timeout`): a reference
+    /// to its constant, not copies, which would cost every connection 24 B.
+    limits: &'static Limits,
     next_ping: Option<Pin<Box<Sleep>>>,
     /// Whether `next_ping` has been polled since it was set: a polled timer
     /// wakes the task when it fires, so until then it is only checked.
@@ -45,10 +45,9 @@ pub(crate) struct Keepalive {
 }
 
 impl Keepalive {
-    pub(crate) fn new(limits: &Limits) -> Keepalive {
+    pub(crate) fn new(limits: &'static Limits) -> Keepalive {
         Keepalive {
-            every: limits.ping_interval,
-            timeout: limits.ping_timeout,
+            limits,
             next_ping: limits.ping_interval.map(|every| Box::pin(sleep(every))),
             armed: false,
             pong_deadline: None,
@@ -67,7 +66,7 @@ impl Keepalive {
                 return Tick::TimedOut;
             }
         }
-        if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.every) {
+        if let (Some(next), Some(every)) = (self.next_ping.as_mut(), self.limits.ping_interval) {
             // An armed timer wakes the task when it fires, so it is only
             // checked (a load) until then, not polled on every wake-up. Its
             // polls ignore tokio's task budget: a poll the budget refused
@@ -93,7 +92,7 @@ impl Keepalive {
         match self.awaited {
             None => {
                 self.awaited = Some((id, Instant::now()));
-                if let Some(timeout) = self.timeout {
+                if let Some(timeout) = self.limits.ping_timeout {
                     let mut deadline = Box::pin(sleep(timeout));
                     let _ = deadline.as_mut().poll(cx);
                     self.pong_deadline = Some(deadline);
@@ -128,13 +127,14 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
     use std::task::Poll;
+    use std::time::Duration;
 
-    fn limits(every_ms: u64, timeout_ms: u64) -> Limits {
-        Limits {
+    fn limits(every_ms: u64, timeout_ms: u64) -> &'static Limits {
+        Box::leak(Box::new(Limits {
             ping_interval: Some(Duration::from_millis(every_ms)),
             ping_timeout: Some(Duration::from_millis(timeout_ms)),
             ..Limits::default()
-        }
+        }))
     }
 
     /// Polls until the keepalive asks for something.
@@ -148,7 +148,7 @@ mod tests {
 
     #[tokio::test]
     async fn pings_then_times_out_without_a_pong() {
-        let mut k = Keepalive::new(&limits(30, 20));
+        let mut k = Keepalive::new(limits(30, 20));
         let started = Instant::now();
         assert_eq!(next(&mut k, false).await, Tick::Ping(1));
         assert!(started.elapsed() >= Duration::from_millis(30));
@@ -158,7 +158,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_pong_answers_the_last_ping_and_times_the_oldest() {
-        let mut k = Keepalive::new(&limits(20, 10_000));
+        let mut k = Keepalive::new(limits(20, 10_000));
         assert_eq!(next(&mut k, false).await, Tick::Ping(1));
         assert_eq!(next(&mut k, false).await, Tick::Ping(2));
         // The first ping's pong comes late: only the second one counts now.
@@ -171,7 +171,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_pong_deadline_waits_while_reading_is_paused() {
-        let mut k = Keepalive::new(&limits(200, 10));
+        let mut k = Keepalive::new(limits(200, 10));
         assert_eq!(next(&mut k, false).await, Tick::Ping(1));
         tokio::time::sleep(Duration::from_millis(30)).await;
         let tick = poll_fn(|cx| Poll::Ready(k.poll(cx, true))).await;
@@ -182,10 +182,10 @@ mod tests {
 
     #[test]
     fn without_an_interval_nothing_is_due() {
-        let mut k = Keepalive::new(&Limits {
+        let mut k = Keepalive::new(Box::leak(Box::new(Limits {
             ping_interval: None,
             ..Limits::default()
-        });
+        })));
         let mut cx = Context::from_waker(std::task::Waker::noop());
         assert_eq!(k.poll(&mut cx, false), Tick::Idle);
     }

@@ -30,7 +30,8 @@ struct Queue {
     /// queued command: the driver acts on it at once, even while the socket
     /// takes no writes, so its `close_timeout` runs for a peer that does not
     /// read.
-    close: Option<Request>,
+    /// Boxed: every connection keeps the slot, only a closing one fills it.
+    close: Option<Box<Request>>,
 }
 
 impl Outbox {
@@ -80,7 +81,7 @@ impl Outbox {
                 return false;
             }
             let reason = reason.to_owned();
-            queue.close = Some(Request { code, reason, by });
+            queue.close = Some(Box::new(Request { code, reason, by }));
             self.any.store(true, Ordering::Release);
         }
         if wake {
@@ -109,7 +110,7 @@ impl Outbox {
         let mut queue = self.lock();
         self.any.store(false, Ordering::Release);
         into.append(&mut queue.messages);
-        queue.close.take()
+        queue.close.take().map(|request| *request)
     }
 
     /// Drops what is queued (the driver has ended, and the status is no

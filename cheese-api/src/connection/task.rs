@@ -13,6 +13,7 @@ use crate::http::security::Slot;
 use crate::metrics::{Hook, HookCall};
 use crate::request::Request;
 use crate::runtime::{LiveGuard, Runtime};
+use crate::Limits;
 use axum::extract::ws::WebSocket;
 use futures_util::future::CatchUnwind;
 use futures_util::FutureExt;
@@ -125,9 +126,9 @@ struct Conn<T: Hooks> {
 /// own task, whose future is the connection's state and the future that
 /// runs it, unboxed. axum's upgrade task then ends: kept alive around the
 /// connection, it would also keep room for its own handshake states (the
-/// engine's socket among them), 1,664 B a task where the connection's own
-/// is 1,536 (DHAT, docs/limits.md). One spawn more per connection, none per
-/// message. The connection runs in its own tracing span (a disabled span
+/// engine's socket among them): its task was 1,664 B where the
+/// connection's own was 1,536 (DHAT, docs/limits.md). One spawn more per
+/// connection, none per message. The connection runs in its own tracing span (a disabled span
 /// costs a check per poll).
 // `pending` is boxed on purpose: the `on_upgrade` closure carries it.
 #[allow(clippy::boxed_local)]
@@ -139,10 +140,10 @@ pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
         slot,
         runtime,
     } = *pending;
-    let limits = T::LIMITS;
+    let limits: &'static Limits = &T::LIMITS;
     let socket = Socket::new(limits.write_limit, runtime.clone());
     let (live, draining) = runtime.track(&socket, T::PATH);
-    let mut io = Io::new(ws, socket.shared.clone(), &limits, draining);
+    let mut io = Io::new(ws, socket.shared.clone(), limits, draining);
     io.counts = runtime.counters.opened(T::PATH);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
