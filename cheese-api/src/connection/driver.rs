@@ -56,12 +56,16 @@ pub(crate) struct Io {
 }
 
 impl Io {
+    /// The I/O side of a connection just opened on the route `route`
+    /// (counted in the app's counters from now on).
     pub(crate) fn new(
         ws: WebSocket,
         shared: Arc<Shared>,
         limits: &'static Limits,
+        route: &'static str,
         draining: bool,
     ) -> Io {
+        let counts = shared.runtime.counters.opened(route);
         let mut io = Io {
             ws: Some(ws),
             read_waker: Waker::from(shared.clone()),
@@ -73,12 +77,23 @@ impl Io {
             unflushed: false,
             close: Close::new(limits.effective_close_timeout()),
             keepalive: Keepalive::new(limits),
-            counts: Local::default(),
+            counts,
         };
         if draining {
             io.begin_close(1001, "server shutting down", By::Shutdown);
         }
         io
+    }
+
+    /// The connection is over: adds its last counts and its close to the
+    /// app's counters, and says how it closed (code, and who started it).
+    pub(crate) fn count_end(&mut self) -> (u16, Option<By>) {
+        let (code, by) = self.close.outcome();
+        self.shared
+            .runtime
+            .counters
+            .ended(code, by, &mut self.counts);
+        (code, by)
     }
 
     /// Drives the socket. With `want_message`, returns the next received

@@ -116,7 +116,6 @@ struct Conn<T: Hooks> {
     request: Request,
     ex: T::Extracted,
     io: Io,
-    runtime: Arc<Runtime>,
     started: std::time::Instant,
     _slot: Slot,
     _live: LiveGuard,
@@ -128,8 +127,8 @@ struct Conn<T: Hooks> {
 /// connection, it would also keep room for its own handshake states (the
 /// engine's socket among them): its task was 1,664 B where the
 /// connection's own was 1,536 (DHAT, docs/limits.md). One spawn more per
-/// connection, none per message. The connection runs in its own tracing span (a disabled span
-/// costs a check per poll).
+/// connection, none per message. The connection runs in its own tracing
+/// span (a disabled span costs a check per poll).
 // `pending` is boxed on purpose: the `on_upgrade` closure carries it.
 #[allow(clippy::boxed_local)]
 pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
@@ -143,8 +142,7 @@ pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
     let limits: &'static Limits = &T::LIMITS;
     let socket = Socket::new(limits.write_limit, runtime.clone());
     let (live, draining) = runtime.track(&socket, T::PATH);
-    let mut io = Io::new(ws, socket.shared.clone(), limits, draining);
-    io.counts = runtime.counters.opened(T::PATH);
+    let io = Io::new(ws, socket.shared.clone(), limits, T::PATH, draining);
     // One span per connection: every line logged while it runs (hook
     // errors included) carries its id, client, path and subprotocol.
     let span = tracing::info_span!(
@@ -159,7 +157,6 @@ pub(crate) fn spawn<T: Hooks>(ws: WebSocket, pending: Box<Pending<T>>) {
         request,
         ex,
         io,
-        runtime,
         started: std::time::Instant::now(),
         _slot: slot,
         _live: live,
@@ -211,8 +208,7 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
         let error = panic_message(&*panic);
         tracing::error!(hook = "disconnection", %error, "hook panicked");
     }
-    let (code, by) = conn.io.close.outcome();
-    conn.runtime.counters.ended(code, by, &mut conn.io.counts);
+    let (code, by) = conn.io.count_end();
     let by = by.map_or("-", By::as_str);
     tracing::info!(code, by = %by, duration = ?conn.started.elapsed(), "disconnected");
 }
