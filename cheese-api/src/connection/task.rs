@@ -206,7 +206,7 @@ async fn run<T: Hooks>(conn: &mut Conn<T>) {
     if let Err(panic) = done {
         metrics.hook_failed(Hook::Disconnection, true);
         let error = panic_message(&*panic);
-        tracing::error!(hook = "disconnection", %error, "hook panicked");
+        tracing::error!(hook = Hook::Disconnection.as_str(), %error, "hook panicked");
     }
     let (code, by) = conn.io.count_end();
     let by = by.map_or("-", By::as_str);
