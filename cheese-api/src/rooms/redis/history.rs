@@ -1,19 +1,24 @@
 //! History rooms in Redis: a script numbers, keeps and publishes each
 //! message in one atomic step, and another reads what was kept.
 //!
-//! Per room, `<prefix>:history-meta:{<room>}` is a hash (`epoch`, `offset`,
-//! `last`: the token of the last numbered send) and `<prefix>:history:{<room>}`
-//! a stream of the envelopes, with the offset as their id (`<offset>-1`)
-//! and an exact `MAXLEN`; both expire `ttl` after the room's last message,
-//! and a missing hash means the history was lost: the next message starts
-//! a new epoch. The braces keep both keys and the room's channel in one
-//! Cluster slot, which the script needs.
+//! Per room, `<prefix>:history-meta:{<room>}` is a hash (`epoch`, `offset`)
+//! and `<prefix>:history:{<room>}` a stream of the envelopes, with the
+//! offset as their id (`<offset>-1`), trimmed to exactly `n` entries; both
+//! expire `ttl` after the room's last message, and a missing hash means
+//! the history was lost: the next message starts a new epoch. The braces
+//! keep both keys and the room's channel in one Cluster slot, which the
+//! script needs.
 //!
-//! The node builds a message knowing its position, so the script checks
-//! the position is still the next one (compare and set) and otherwise
-//! answers the room's current one; the node then builds again. Within a
-//! batch, a room's sends name their predecessor's token, so once one is
-//! refused the ones after it are too: one node's sends keep their order.
+//! Each round of the worker numbers all of a room's queued sends in one
+//! script call. The node builds those messages knowing their positions, so
+//! the script checks the first one is still the next (compare and set) and
+//! otherwise answers the room's current position; the node then builds
+//! them all again. A room's sends of one round are numbered together or
+//! not at all, so one node's sends keep their order. One call per room,
+//! not per message, is what makes a hot room cheap: Redis spent 6.7 µs of
+//! CPU per message calling the script for each one, 3.3 µs with 3 messages
+//! per call and 2.2 µs with 8 (`redis-benchmark` on this machine); the
+//! stream is trimmed once per call, not once per message.
 
 use super::conn::Conn;
 use super::store::Names;
@@ -25,31 +30,32 @@ use redis::{Cmd, RedisError, Value};
 use std::collections::HashMap;
 use tokio::sync::oneshot;
 
-/// Numbers, keeps and publishes one envelope.
-/// KEYS: meta, stream. ARGV: epoch, offset (expected), envelope, maxlen,
-/// ttl ms, a fresh epoch, channel, publish command, predecessor token
-/// (`*`: none), this send's token.
+/// Numbers, keeps and publishes a room's envelopes, in order.
+/// KEYS: meta, stream. ARGV: epoch, offset (expected for the first),
+/// maxlen, ttl ms, a fresh epoch, channel, publish command, then the
+/// envelopes.
 const NUMBER: &str = r#"
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-local top = 0
-if epoch then
-  top = tonumber(redis.call('HGET', KEYS[1], 'offset'))
-else
-  epoch = ARGV[6]
+local meta = redis.call('HMGET', KEYS[1], 'epoch', 'offset')
+local epoch, top = meta[1], tonumber(meta[2])
+if not epoch then
+  epoch, top = ARGV[5], 0
   redis.call('DEL', KEYS[2])
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0, 'last', '')
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'offset', 0)
 end
-if epoch ~= ARGV[1] or top + 1 ~= tonumber(ARGV[2])
-   or (ARGV[9] ~= '*' and redis.call('HGET', KEYS[1], 'last') ~= ARGV[9]) then
-  redis.call('PEXPIRE', KEYS[1], ARGV[5])
+if epoch ~= ARGV[1] or top + 1 ~= tonumber(ARGV[2]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
   return {0, epoch, top}
 end
-redis.call('HSET', KEYS[1], 'offset', top + 1, 'last', ARGV[10])
-redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], (top + 1) .. '-1', 'e', ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-redis.call(ARGV[8], ARGV[7], ARGV[3])
-return {1, epoch, top + 1}
+for i = 8, #ARGV do
+  top = top + 1
+  redis.call('XADD', KEYS[2], top .. '-1', 'e', ARGV[i])
+  redis.call(ARGV[7], ARGV[6], ARGV[i])
+end
+redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[3])
+redis.call('HSET', KEYS[1], 'offset', top)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {1, epoch, top}
 "#;
 
 /// Reads a room's position, its first kept offset and, when `since` is of
@@ -81,8 +87,6 @@ pub(super) struct Job {
 #[derive(Default)]
 pub(super) struct Numbering {
     rooms: HashMap<String, (String, u64)>,
-    /// Makes each send's token distinct.
-    sent: u64,
     /// Scripts by SHA once loaded on this connection (`None`: send the
     /// source with `EVAL`).
     pub(super) sha: Option<String>,
@@ -91,6 +95,12 @@ pub(super) struct Numbering {
 /// How many times a batch is built again when other nodes keep taking
 /// its positions, before its sends are given up.
 const ROUNDS: usize = 64;
+
+/// One room's sends of a round: one script call.
+struct Call {
+    room: String,
+    jobs: Vec<(Job, Position)>,
+}
 
 impl Numbering {
     /// Loads the numbering script on a new connection.
@@ -107,8 +117,9 @@ impl Numbering {
         };
     }
 
-    /// Numbers `jobs` in order; answers each. An error of the connection
-    /// is returned with the jobs not yet answered (their fate unknown).
+    /// Numbers `jobs`, each room's in order; answers each. An error of the
+    /// connection is returned with the jobs not yet answered (their fate
+    /// unknown).
     pub(super) async fn run(
         &mut self,
         conn: &mut Conn,
@@ -120,77 +131,50 @@ impl Numbering {
             if jobs.is_empty() {
                 return Ok(());
             }
-            let mut next: HashMap<String, (String, u64, String)> = HashMap::new();
-            let mut cmds = Vec::new();
-            let mut built = Vec::new();
+            // Each room's jobs in their order, the rooms in order of first send.
+            let mut rooms: Vec<Vec<Job>> = Vec::new();
+            let mut at: HashMap<String, usize> = HashMap::new();
             for job in jobs {
-                let (epoch, top) = self.rooms.get(&job.room).cloned().unwrap_or_default();
-                let slot = next
-                    .entry(job.room.clone())
-                    .or_insert((epoch, top, "*".to_owned()));
-                let position = Position {
-                    epoch: slot.0.clone(),
-                    offset: slot.1 + 1,
-                };
-                let message = match (job.build)(&position) {
-                    Ok(message) => message,
-                    Err(e) => {
-                        let _ = job.reply.send(Err(e));
-                        continue;
-                    }
-                };
-                self.sent += 1;
-                let token = format!("{node:x}.{}", self.sent);
-                let envelope = Envelope {
-                    origin: node,
-                    target: Target::Room(job.room.clone()),
-                    except: job.except,
-                    message,
-                    position: Some(position.clone()),
-                };
-                let mut cmd = redis::Cmd::new();
-                self.script(&mut cmd);
-                cmd.arg(2)
-                    .arg(names.history_meta(&job.room))
-                    .arg(names.history(&job.room))
-                    .arg(&position.epoch)
-                    .arg(position.offset)
-                    .arg(envelope.to_bytes())
-                    .arg(job.history.max_messages())
-                    .arg(job.history.max_age().as_millis() as u64)
-                    .arg(crate::rooms::history::fresh_epoch(node))
-                    .arg(names.channel(&crate::rooms::backplane::Topic::Room(job.room.clone())))
-                    .arg(if conn.sharded() {
-                        "SPUBLISH"
-                    } else {
-                        "PUBLISH"
-                    })
-                    .arg(&slot.2)
-                    .arg(&token);
-                slot.1 += 1;
-                slot.2 = token;
-                cmds.push(cmd);
-                built.push((job, position));
+                let i = *at.entry(job.room.clone()).or_insert_with(|| {
+                    rooms.push(Vec::new());
+                    rooms.len() - 1
+                });
+                rooms[i].push(job);
+            }
+            let mut calls = Vec::new();
+            let mut cmds = Vec::new();
+            for room_jobs in rooms {
+                if let Some((call, cmd)) = self.build(conn, names, node, room_jobs) {
+                    calls.push(call);
+                    cmds.push(cmd);
+                }
             }
             let answers = match conn.answers(&cmds).await {
                 Ok(answers) => answers,
-                Err(e) => return Err((e, built.into_iter().map(|(job, _)| job).collect())),
+                Err(e) => {
+                    let unanswered = calls.into_iter().flat_map(|c| c.jobs);
+                    return Err((e, unanswered.map(|(job, _)| job).collect()));
+                }
             };
             jobs = Vec::new();
-            for ((job, position), answer) in built.into_iter().zip(answers) {
+            for (call, answer) in calls.into_iter().zip(answers) {
                 match numbered(answer) {
-                    Some((true, epoch, top)) => {
-                        self.rooms.insert(job.room.clone(), (epoch, top));
-                        let _ = job.reply.send(Ok(position));
-                    }
-                    Some((false, epoch, top)) => {
-                        self.rooms.insert(job.room.clone(), (epoch, top));
-                        jobs.push(job);
+                    Some((ok, epoch, top)) => {
+                        self.rooms.insert(call.room, (epoch, top));
+                        if ok {
+                            for (job, position) in call.jobs {
+                                let _ = job.reply.send(Ok(position));
+                            }
+                        } else {
+                            jobs.extend(call.jobs.into_iter().map(|(job, _)| job));
+                        }
                     }
                     None => {
-                        let _ = job.reply.send(Err(SendError::Unavailable(
-                            "unexpected answer from the history script".into(),
-                        )));
+                        for (job, _) in call.jobs {
+                            let _ = job.reply.send(Err(SendError::Unavailable(
+                                "unexpected answer from the history script".into(),
+                            )));
+                        }
                     }
                 }
             }
@@ -201,6 +185,55 @@ impl Numbering {
             )));
         }
         Ok(())
+    }
+
+    /// Builds one room's messages at the positions after the last one
+    /// known, and the script call that numbers them; `None` when no
+    /// message could be built (each such job is answered with its error).
+    fn build(&self, conn: &Conn, names: &Names, node: u64, jobs: Vec<Job>) -> Option<(Call, Cmd)> {
+        let room = jobs.first()?.room.clone();
+        let history = jobs.first()?.history;
+        let (epoch, top) = self.rooms.get(&room).cloned().unwrap_or_default();
+        let mut cmd = Cmd::new();
+        self.script(&mut cmd);
+        cmd.arg(2)
+            .arg(names.history_meta(&room))
+            .arg(names.history(&room))
+            .arg(&epoch)
+            .arg(top + 1)
+            .arg(history.max_messages())
+            .arg(history.max_age().as_millis() as u64)
+            .arg(crate::rooms::history::fresh_epoch(node))
+            .arg(names.channel(&crate::rooms::backplane::Topic::Room(room.clone())))
+            .arg(if conn.sharded() {
+                "SPUBLISH"
+            } else {
+                "PUBLISH"
+            });
+        let mut built = Vec::with_capacity(jobs.len());
+        for job in jobs {
+            let position = Position {
+                epoch: epoch.clone(),
+                offset: top + 1 + built.len() as u64,
+            };
+            match (job.build)(&position) {
+                Ok(message) => {
+                    let envelope = Envelope {
+                        origin: node,
+                        target: Target::Room(room.clone()),
+                        except: job.except,
+                        message,
+                        position: Some(position.clone()),
+                    };
+                    cmd.arg(envelope.to_bytes());
+                    built.push((job, position));
+                }
+                Err(e) => {
+                    let _ = job.reply.send(Err(e));
+                }
+            }
+        }
+        (!built.is_empty()).then_some((Call { room, jobs: built }, cmd))
     }
 
     /// Forgets every room's position (a new connection: Redis may have

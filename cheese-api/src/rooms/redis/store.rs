@@ -46,7 +46,7 @@ impl Names {
         format!("{}:history:{{{room}}}", self.prefix)
     }
 
-    /// A history room's epoch, last offset and last send's token.
+    /// A history room's epoch and last offset.
     pub(super) fn history_meta(&self, room: &str) -> String {
         format!("{}:history-meta:{{{room}}}", self.prefix)
     }
