@@ -157,8 +157,9 @@ async fn the_start_up_log_gives_the_page_url_from_the_bound_address() {
     running.await.unwrap().unwrap();
 }
 
-/// Two chat nodes linked by a backplane (in memory here; Redis in
-/// tests/redis.rs): "joined" and "left" count and name the members of both.
+/// Two chat nodes linked by a backplane (in memory here; through a real
+/// Redis and a Redis Cluster in tests/redis_support/cases/example.rs):
+/// "joined" and "left" count and name the members of both.
 #[tokio::test]
 async fn joined_and_left_carry_the_members_of_every_node() {
     let link = cheese_api::MemoryBackplane::new();

@@ -3,9 +3,11 @@
 //! channel prefix that keeps its channels, keys and log lines its own).
 //! tests/redis.rs and tests/redis_cluster.rs instantiate them
 //! ([`deployment_tests!`](super::deployment_tests)). The history cases
-//! (issue 15) are in `recovery`.
+//! (issue 15) are in `recovery`, the chat example's own in `example`.
 
+mod example;
 mod recovery;
+pub use example::*;
 pub use recovery::*;
 
 use super::deploy::{self, Kind, Redis};

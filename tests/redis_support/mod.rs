@@ -48,6 +48,7 @@ macro_rules! deployment_tests {
             async history_epoch_changes_when_redis_is_flushed,
             async history_outage_reaches_local_members_with_a_hole_then_a_new_epoch,
             async history_keys_are_bounded_and_expire,
+            async the_chat_example_counts_names_and_resumes_across_nodes,
             sync a_backplane_given_outside_a_runtime_runs_on_its_own_thread,
         );
     };
