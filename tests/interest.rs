@@ -3,7 +3,8 @@
 //! rooms and routes with a member on them and of sockets they hold, counted
 //! by `Stats::envelopes_received`; the hub's subscribe/unsubscribe stay
 //! right under concurrent joins and leaves; a backplane that ignores
-//! interest (the trait's default no-ops) still delivers everything.
+//! interest (the trait's default no-ops) still delivers everything; a
+//! backplane replaced by a second `App::backplane` lets go of the app.
 
 use cheese_api::prelude::*;
 use cheese_api::testing::{TestClient, TestServer};
@@ -338,4 +339,36 @@ async fn a_backplane_that_ignores_interest_still_delivers_everything() {
     // No interest: C, with no member, receives (and drops) both.
     assert_eq!(received(hub_c), 2);
     assert_eq!(received(hub_b), 2);
+}
+
+/// An app given a second backplane: the first lets go of it (its node
+/// channel is unsubscribed), so a send to its socket through the first
+/// reaches nothing, while the second delivers.
+#[tokio::test]
+async fn a_replaced_backplane_lets_go_of_the_app() {
+    let (first, second) = (MemoryBackplane::new(), MemoryBackplane::new());
+    let app = App::empty()
+        .websocket::<Chat>()
+        .backplane(first.clone())
+        .backplane(second.clone());
+    let server = TestServer::start(app).await;
+    let on_first = nodes(1, first).await;
+    let on_second = nodes(1, second).await;
+    let mut client = server.connect("/chat").await;
+    let id = id_of(&mut client).await;
+    let hub = server.hub();
+
+    on_first[0]
+        .1
+        .to_sockets(&[id])
+        .send("through the first")
+        .unwrap();
+    on_second[0]
+        .1
+        .to_sockets(&[id])
+        .send("through the second")
+        .unwrap();
+    assert_eq!(client.recv_text().await, "through the second");
+    client.expect_nothing(QUIET).await;
+    assert_eq!(received(&hub), 1, "the first delivered nothing");
 }

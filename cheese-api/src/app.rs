@@ -372,7 +372,10 @@ impl App {
 
     /// Links this app's rooms to other nodes through `backplane`, such as
     /// [`MemoryBackplane`](crate::MemoryBackplane) or, with the `redis`
-    /// feature, `RedisBackplane`.
+    /// feature, `RedisBackplane`. A second call replaces the first: the
+    /// first is told to let go of every channel and member of this node
+    /// (its `unsubscribe` and `untrack`), so nothing reaches the app
+    /// through it any more.
     pub fn backplane(self, backplane: impl crate::Backplane) -> App {
         self.runtime.hub.set_backplane(Arc::new(backplane));
         self

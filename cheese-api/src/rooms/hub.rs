@@ -194,13 +194,24 @@ impl Hub {
             .collect();
         // Set while the registry is held: a join decides whether to tell
         // the backplane under that lock, so none is missed or told twice.
-        *self
+        let before = self
             .inner
             .backplane
             .lock()
-            .unwrap_or_else(|e| e.into_inner()) = Some(backplane.clone());
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(backplane.clone());
         drop(r);
         backplane.start(self.clone());
+        // A backplane replaced lets go of this node: nothing more reaches
+        // the hub through it, and its members leave its presence.
+        if let Some(before) = before {
+            for topic in &topics {
+                before.unsubscribe(topic.clone());
+            }
+            for (room, member) in &members {
+                before.untrack(room, member.id);
+            }
+        }
         for topic in topics {
             backplane.subscribe(topic);
         }
