@@ -12,3 +12,11 @@
 mod redis_support;
 
 redis_support::deployment_tests!(redis_support::Kind::Cluster);
+
+#[tokio::test]
+async fn one_cluster_master_killed_and_restarted() {
+    redis_support::cases::one_cluster_master_killed_and_restarted(
+        "one_cluster_master_killed_and_restarted",
+    )
+    .await;
+}

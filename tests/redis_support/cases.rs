@@ -375,6 +375,65 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
     );
 }
 
+/// A Cluster only: a master that holds a room (its channel and presence
+/// hash) but not the nodes' heartbeat keys is killed and comes back empty
+/// a moment later, the others staying up, and no send touches it in
+/// between. The crate reconnects to it and subscribes again by itself, so
+/// only the master's new run id tells the nodes their presence there is
+/// gone: both start over (each warns once and reconnects once), and the
+/// room's presence is right again on both, every channel subscribed.
+pub async fn one_cluster_master_killed_and_restarted(test: &str) {
+    let Some(prefix) = prefix(Kind::Cluster, test) else {
+        return;
+    };
+    let logs = Counts::new(&prefix);
+    let mut redis = Redis::started(Kind::Cluster).await;
+    // A room on another master than the heartbeats' (`{prefix}`).
+    let beats = redis.master_of(&format!("{{{prefix}}}:alive:0")).await;
+    let mut room = String::new();
+    let mut master = beats;
+    for i in 0.. {
+        room = format!("cheese-{i}");
+        master = redis
+            .master_of(&format!("{prefix}:presence:{{{room}}}"))
+            .await;
+        if master != beats {
+            break;
+        }
+    }
+    let a = Node::start(backplane(&redis, &prefix, 0)).await;
+    let b = Node::start(backplane(&redis, &prefix, 1)).await;
+    let hubs = [&a.hub, &b.hub];
+    wait_connected(&[&a, &b]).await;
+    let (mut a1, a1_id) = a.client(&[&format!("nick {room} ann")]).await;
+    let (mut b1, b1_id) = b.client(&[&format!("nick {room} bob")]).await;
+    let all = channels(
+        &prefix,
+        &[(&room, 2)],
+        &[("/chat", 2)],
+        &[a.hub.node(), b.hub.node()],
+    );
+    wait_channels(&redis, &prefix, &all).await;
+    let both = members(vec![
+        (a1_id, a.hub.node(), json!({ "nick": "ann" })),
+        (b1_id, b.hub.node(), json!({ "nick": "bob" })),
+    ]);
+    wait_presence(&hubs, &room, &both).await;
+
+    redis.kill_master(master);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis.restart_master(master).await;
+    wait_presence(&hubs, &room, &both).await;
+    wait_connected(&[&a, &b]).await;
+    wait_channels(&redis, &prefix, &all).await;
+    until_cross_node(&mut a1, &mut b1, &room).await;
+    b1.send(format!("say {room} after")).await;
+    assert_eq!(b1.recv_text().await, "after");
+    assert_eq!(a1.recv_text().await, "after");
+    assert_eq!(logs.warn(), 2, "one warning per node");
+    assert_eq!(logs.info(), 2, "one 'reconnected' per node");
+}
+
 /// Nodes started before Redis deliver locally, warn once each, answer
 /// presence with an error, and link up by themselves when Redis appears.
 pub async fn nodes_start_without_redis_and_connect_when_it_appears(kind: Kind, test: &str) {

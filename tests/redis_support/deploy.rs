@@ -385,6 +385,41 @@ impl Redis {
         }
     }
 
+    /// A cluster's master that holds `key` (its index): the one that
+    /// answers `EXISTS key` itself instead of redirecting.
+    pub async fn master_of(&self, key: &str) -> usize {
+        let Redis::Cluster(c) = self else {
+            panic!("only a cluster has masters");
+        };
+        for (i, port) in c.ports().into_iter().enumerate() {
+            let answer = cli(port, &["EXISTS", key]).await.expect("EXISTS");
+            if !answer.iter().any(|l| l.starts_with("MOVED")) {
+                return i;
+            }
+        }
+        panic!("no master holds {key}");
+    }
+
+    /// Kills one master of a cluster (SIGKILL); its data goes with it.
+    pub fn kill_master(&mut self, i: usize) {
+        let Redis::Cluster(c) = self else {
+            panic!("only a cluster has masters");
+        };
+        c.masters[i].kill();
+    }
+
+    /// Restarts a master killed with [`kill_master`](Self::kill_master) on
+    /// its port, with its `nodes.conf`; returns once every master says
+    /// `cluster_state:ok`.
+    pub async fn restart_master(&mut self, i: usize) {
+        let Redis::Cluster(c) = self else {
+            panic!("only a cluster has masters");
+        };
+        c.masters[i].spawn();
+        c.masters[i].wait_listening().await;
+        c.wait_ok().await;
+    }
+
     /// `redis-cli -c ARGS...` on the first server, its output lines: a
     /// cluster's master redirects a key's command to the master of its slot.
     pub async fn command(&self, args: &[&str]) -> Result<Vec<String>, String> {

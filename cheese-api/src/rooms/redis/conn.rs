@@ -112,6 +112,39 @@ impl Conn {
         }
     }
 
+    /// Each master's address and run id (`INFO server`), sorted; empty on
+    /// a single server. A master that restarted has a new run id and,
+    /// without persistence, none of its keys: the worker compares them to
+    /// tell, since the crate reconnects to such a master by itself.
+    pub(super) async fn masters(&mut self) -> RedisResult<Vec<(String, String)>> {
+        let Conn::Cluster(c) = self else {
+            return Ok(Vec::new());
+        };
+        let answers = c
+            .route_command(
+                redis::cmd("INFO").arg("server").clone(),
+                RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
+            )
+            .await?;
+        let answers = match answers {
+            Value::Map(answers) => answers,
+            answer => vec![(Value::Nil, answer)],
+        };
+        let mut masters = Vec::new();
+        for (address, info) in answers {
+            let address = Option::<String>::from_redis_value(address)?.unwrap_or_default();
+            let info = String::from_redis_value(info)?;
+            let run_id = info
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("run_id:"))
+                .unwrap_or_default()
+                .to_owned();
+            masters.push((address, run_id));
+        }
+        masters.sort();
+        Ok(masters)
+    }
+
     /// Whether this is a Cluster (sharded pub/sub).
     pub(super) fn sharded(&self) -> bool {
         matches!(self, Conn::Cluster(_))

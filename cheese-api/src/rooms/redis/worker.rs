@@ -150,6 +150,10 @@ impl Worker {
         if let Err(e) = self.heartbeat(&mut conn, true).await {
             return End::Failed(e);
         }
+        let masters = match conn.masters().await {
+            Ok(masters) => masters,
+            Err(e) => return End::Failed(e),
+        };
         if let Err(e) = self.sync(&mut conn, &mut subscribed).await {
             return End::Failed(e);
         }
@@ -182,13 +186,19 @@ impl Worker {
                         refreshed = Instant::now();
                     }
                     match self.heartbeat(&mut conn, refresh).await {
-                        Ok(()) => self.sync(&mut conn, &mut subscribed).await,
+                        Ok(()) => match same_masters(&mut conn, &masters).await {
+                            Ok(()) => self.sync(&mut conn, &mut subscribed).await,
+                            Err(e) => Err(e),
+                        },
                         Err(e) => Err(e),
                     }
                 }
                 // The connection said it dropped: find out now, not at the
                 // next tick.
-                _ = dropped.notified() => self.heartbeat(&mut conn, false).await,
+                _ = dropped.notified() => match self.heartbeat(&mut conn, false).await {
+                    Ok(()) => same_masters(&mut conn, &masters).await,
+                    Err(e) => Err(e),
+                },
             };
             if let Err(e) = done {
                 return End::Failed(e);
@@ -346,4 +356,21 @@ impl Worker {
         del.arg(self.names.alive(self.node));
         let _ = tokio::time::timeout(TIMEOUT, conn.query::<redis::Value>(&del)).await;
     }
+}
+
+/// On a Cluster, fails unless every master is the one the session began
+/// with (same address, same run id) and answers. One master's connection
+/// may drop while the others serve; the crate reconnects to it and
+/// subscribes again by itself, but a master that restarted is back empty
+/// (this node's members gone from its presence hashes, its rooms' history
+/// lost), so the node starts over, as after any outage.
+async fn same_masters(conn: &mut Conn, masters: &[(String, String)]) -> Result<(), RedisError> {
+    if masters.is_empty() || conn.masters().await? == masters {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::ConnectionReset,
+        "a Redis Cluster master restarted or changed",
+    )
+    .into())
 }
