@@ -15,8 +15,10 @@
 //! allocator per read: a 64 KiB allocation or free costs glibc a
 //! consolidation of its small free chunks each time (7 % of the node's
 //! profile in `cheese-bench history`'s one-node run, where every read was
-//! a fresh buffer).
-
+//! a fresh buffer). A rest of a read with a chunk under 64 KiB (a route's
+//! small `read_limit`) is copied out into a buffer of its own size, so a
+//! connection holds at most its chunk whatever the spares' size.
+//!
 //! It reads only when asked, so a connection that stops reading (its
 //! `max_queue` is full) stops reading the socket too, and TCP holds the
 //! client back; it reads ahead at most one chunk, which the route sets
@@ -71,11 +73,12 @@ fn take_buffer() -> Vec<u8> {
         .unwrap_or_else(|| Vec::with_capacity(Chunk::MAX))
 }
 
-/// Keeps `buf` as a spare of this thread's, unless it has enough.
+/// Keeps `buf` as a spare of this thread's, unless it has enough or `buf`
+/// is not one (a rest copied out: freed).
 fn give_back(mut buf: Vec<u8>) {
     buf.clear();
     SPARES.with_borrow_mut(|spares| {
-        if spares.len() < SPARES_KEPT {
+        if spares.len() < SPARES_KEPT && buf.capacity() >= Chunk::MAX {
             spares.push(buf);
         }
     });
@@ -132,15 +135,27 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         let mut ahead = ReadBuf::uninit(&mut buf.spare_capacity_mut()[..chunk]);
         let read = Pin::new(&mut this.io).poll_read(cx, &mut ahead);
         let n = ahead.filled().len();
-        if n > 0 {
-            // SAFETY: `ahead` initialized the first `n` bytes of the
-            // spare capacity.
-            unsafe { buf.set_len(n) };
-            this.buf = buf;
-            this.at = 0;
-            this.hand_out(dst);
-        } else {
+        if n == 0 || !matches!(read, Poll::Ready(Ok(()))) {
             // Nothing read (it would wait, failed, or ended): nothing held.
+            give_back(buf);
+            return read;
+        }
+        // SAFETY: `ahead` initialized the first `n` bytes of the spare
+        // capacity.
+        unsafe { buf.set_len(n) };
+        let taken = dst.remaining().min(n);
+        dst.put_slice(&buf[..taken]);
+        if taken < n {
+            this.at = 0;
+            this.buf = if chunk < Chunk::MAX {
+                let rest = buf[taken..].to_vec();
+                give_back(buf);
+                rest
+            } else {
+                this.at = taken;
+                buf
+            };
+        } else {
             give_back(buf);
         }
         read
@@ -195,8 +210,9 @@ mod tests {
         while got.len() < data.len() {
             let n = reader.read(&mut small).await.unwrap();
             got.extend_from_slice(&small[..n]);
-            // At most one chunk was read ahead.
+            // At most one chunk was read ahead, and held at most a chunk.
             assert!(reader.buf.len() <= 1024);
+            assert!(reader.buf.capacity() <= 1024, "a rest is copied out");
         }
         assert_eq!(got, data);
         assert_eq!(reader.buf.capacity(), 0, "drained: the buffer is freed");

@@ -164,6 +164,10 @@ impl Worker {
         tick.tick().await;
         let mut refreshed = Instant::now();
         loop {
+            // In this order: subscriptions and presence writes (`wake`)
+            // go before the sends queued after them, so a member's join is
+            // in Redis before the event that announces it is published
+            // (the chat example counts members from presence).
             let done: Result<(), RedisError> = tokio::select! {
                 biased;
                 _ = stopped.changed() => {
