@@ -375,6 +375,89 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
     );
 }
 
+/// Redis freezes (SIGSTOP: connections open, nothing answers) for 3 s,
+/// shorter than a Cluster's node timeout: hooks and local delivery never
+/// wait for it, presence answers within its 2 s timeout with an error (or
+/// the right list), never hangs, and each node notices; once Redis thaws,
+/// both reconnect and every channel and member is back.
+pub async fn redis_frozen_then_thawed(kind: Kind, test: &str) {
+    let Some(prefix) = prefix(kind, test) else {
+        return;
+    };
+    let logs = Counts::new(&prefix);
+    let redis = Redis::started(kind).await;
+    let a = Node::start(backplane(&redis, &prefix, 0)).await;
+    let b = Node::start(backplane(&redis, &prefix, 1)).await;
+    let hubs = [&a.hub, &b.hub];
+    wait_connected(&[&a, &b]).await;
+    let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) = cheese_on_both(
+        &redis,
+        &prefix,
+        (&a, "nick cheese ann"),
+        (&b, "nick cheese bob"),
+    )
+    .await;
+    let all = channels(
+        &prefix,
+        &[("cheese", 2)],
+        &[("/chat", 2)],
+        &[a.hub.node(), b.hub.node()],
+    );
+    let both = members(vec![
+        (a1_id, a.hub.node(), json!({ "nick": "ann" })),
+        (b1_id, b.hub.node(), json!({ "nick": "bob" })),
+    ]);
+    wait_presence(&hubs, "cheese", &both).await;
+    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "before").await;
+
+    redis.freeze();
+    let frozen = Instant::now();
+    for i in 0..20 {
+        a1.send(format!("say cheese frozen-{i}")).await;
+        assert_eq!(a1.recv_text().await, format!("frozen-{i}"));
+    }
+    assert!(
+        frozen.elapsed() < Duration::from_millis(1000),
+        "local delivery waited for Redis: {:?}",
+        frozen.elapsed()
+    );
+    for hub in hubs {
+        let asked = Instant::now();
+        let answer = tokio::time::timeout(Duration::from_secs(4), hub.presence("cheese"))
+            .await
+            .expect("presence hung on a frozen Redis");
+        match answer {
+            Err(e) => assert!(matches!(e, PresenceError::Unavailable(_)), "{e:?}"),
+            Ok(list) => {
+                let list = members(list.into_iter().map(|m| (m.id, m.node, m.info)).collect());
+                assert_eq!(list, both, "a wrong presence answer while Redis is frozen");
+            }
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    until("both nodes notice", || async {
+        match (a.backplane.is_connected(), b.backplane.is_connected()) {
+            (false, false) => Ok(()),
+            seen => Err(seen),
+        }
+    })
+    .await;
+    tokio::time::sleep_until(frozen + Duration::from_secs(3)).await;
+
+    redis.thaw();
+    until_cross_node(&mut a1, &mut b1, "cheese").await;
+    wait_connected(&[&a, &b]).await;
+    wait_channels(&redis, &prefix, &all).await;
+    wait_presence(&hubs, "cheese", &both).await;
+    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "after").await;
+    assert_eq!(logs.warn(), 2, "one warning per node");
+    assert_eq!(logs.info(), 2, "one 'reconnected' per node");
+}
+
 /// A Cluster only: a master that holds a room (its channel and presence
 /// hash) but not the nodes' heartbeat keys is killed and comes back empty
 /// a moment later, the others staying up, and no send touches it in

@@ -149,6 +149,17 @@ impl Process {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`) to the running server.
+    fn signal(&self, signal: &str) {
+        let child = self.child.as_ref().expect("a running redis-server");
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} {}", child.id());
+    }
+
     fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
@@ -382,6 +393,24 @@ impl Redis {
         match self {
             Redis::Single(s) => s.process.kill(),
             Redis::Cluster(c) => c.masters.iter_mut().for_each(Process::kill),
+        }
+    }
+
+    /// Freezes every server (SIGSTOP), as a hung machine or a network that
+    /// drops packets would: connections stay open and nothing answers.
+    pub fn freeze(&self) {
+        self.processes().for_each(|p| p.signal("STOP"));
+    }
+
+    /// Thaws every server frozen with [`freeze`](Self::freeze) (SIGCONT).
+    pub fn thaw(&self) {
+        self.processes().for_each(|p| p.signal("CONT"));
+    }
+
+    fn processes(&self) -> impl Iterator<Item = &Process> {
+        match self {
+            Redis::Single(s) => std::slice::from_ref(&s.process).iter(),
+            Redis::Cluster(c) => c.masters.iter(),
         }
     }
 

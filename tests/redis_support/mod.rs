@@ -42,6 +42,7 @@ macro_rules! deployment_tests {
             async presence_spans_nodes_with_info,
             async a_node_killed_with_sigkill_leaves_presence_within_the_ttl,
             async redis_killed_and_restarted_mid_test,
+            async redis_frozen_then_thawed,
             async nodes_start_without_redis_and_connect_when_it_appears,
             async history_recovers_a_dropped_client_across_nodes,
             multi history_rejoins_racing_publishes_across_nodes,
