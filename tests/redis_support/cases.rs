@@ -17,7 +17,7 @@ use super::nodes::{
     Counts, Node, QUIET,
 };
 use cheese_api::testing::TestClient;
-use cheese_api::{PresenceError, RedisBackplane};
+use cheese_api::{Hub, PresenceError, RedisBackplane};
 use serde_json::json;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -267,6 +267,81 @@ pub async fn a_node_killed_with_sigkill_leaves_presence_within_the_ttl(kind: Kin
     println!("SIGKILLed node left presence {gone:?} after the kill (TTL {TTL:?})");
 }
 
+/// Two nodes with room "cheese" on both (see [`cheese_on_both`]), ann on A
+/// and bob on B joined with their nicknames, presence settled and
+/// cross-node delivery checked: where the outage cases start.
+struct Linked {
+    a: Node,
+    b: Node,
+    a1: TestClient,
+    a1_id: u64,
+    a2: TestClient,
+    b1: TestClient,
+    b1_id: u64,
+    /// Every channel the two nodes need, with its subscribers.
+    all: std::collections::BTreeMap<String, usize>,
+    /// The room's presence.
+    both: Vec<(u64, u64, serde_json::Value)>,
+}
+
+impl Linked {
+    async fn start(redis: &Redis, prefix: &str) -> Linked {
+        let a = Node::start(backplane(redis, prefix, 0)).await;
+        let b = Node::start(backplane(redis, prefix, 1)).await;
+        wait_connected(&[&a, &b]).await;
+        let ((a1, a1_id), a2, (b1, b1_id)) = cheese_on_both(
+            redis,
+            prefix,
+            (&a, "nick cheese ann"),
+            (&b, "nick cheese bob"),
+        )
+        .await;
+        let all = channels(
+            prefix,
+            &[("cheese", 2)],
+            &[("/chat", 2)],
+            &[a.hub.node(), b.hub.node()],
+        );
+        let both = members(vec![
+            (a1_id, a.hub.node(), json!({ "nick": "ann" })),
+            (b1_id, b.hub.node(), json!({ "nick": "bob" })),
+        ]);
+        let mut t = Linked {
+            a,
+            b,
+            a1,
+            a1_id,
+            a2,
+            b1,
+            b1_id,
+            all,
+            both,
+        };
+        wait_presence(&t.hubs(), "cheese", &t.both).await;
+        t.check("before").await;
+        t
+    }
+
+    fn hubs(&self) -> [&Hub; 2] {
+        [&self.a.hub, &self.b.hub]
+    }
+
+    async fn check(&mut self, tag: &str) {
+        let (a1, b1) = ((&mut self.a1, self.a1_id), (&mut self.b1, self.b1_id));
+        check_cross_node(a1, &mut self.a2, b1, tag).await;
+    }
+
+    /// After an outage: cross-node delivery resumes, both backplanes are
+    /// connected, every channel is subscribed again and presence is right.
+    async fn back(&mut self, redis: &Redis, prefix: &str) {
+        until_cross_node(&mut self.a1, &mut self.b1, "cheese").await;
+        wait_connected(&[&self.a, &self.b]).await;
+        wait_channels(redis, prefix, &self.all).await;
+        self.check("after").await;
+        wait_presence(&self.hubs(), "cheese", &self.both).await;
+    }
+}
+
 /// Redis killed mid-test (every master of a cluster): local delivery goes
 /// on, presence is an error (never a wrong answer), one warning per node;
 /// after the restart cross-node delivery resumes, every subscription is
@@ -278,57 +353,34 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
     let logs = Counts::new(&prefix);
     let started = std::time::Instant::now();
     let mut redis = Redis::started(kind).await;
-    let a = Node::start(backplane(&redis, &prefix, 0)).await;
-    let b = Node::start(backplane(&redis, &prefix, 1)).await;
-    let hubs = [&a.hub, &b.hub];
-    wait_connected(&[&a, &b]).await;
-
-    let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) = cheese_on_both(
-        &redis,
-        &prefix,
-        (&a, "nick cheese ann"),
-        (&b, "nick cheese bob"),
-    )
-    .await;
-    let all = channels(
-        &prefix,
-        &[("cheese", 2)],
-        &[("/chat", 2)],
-        &[a.hub.node(), b.hub.node()],
-    );
-    let both = members(vec![
-        (a1_id, a.hub.node(), json!({ "nick": "ann" })),
-        (b1_id, b.hub.node(), json!({ "nick": "bob" })),
-    ]);
-    wait_presence(&hubs, "cheese", &both).await;
-    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "before").await;
+    let mut t = Linked::start(&redis, &prefix).await;
     assert_eq!(logs.warn(), 0, "no outage yet");
 
     // Redis dies: local delivery goes on, on both nodes.
     redis.kill();
     let killed = Instant::now();
-    a1.send("say cheese during").await;
-    assert_eq!(a1.recv_text().await, "during");
+    t.a1.send("say cheese during").await;
+    assert_eq!(t.a1.recv_text().await, "during");
     for i in 0..20 {
-        a1.send(format!("say cheese outage-{i}")).await;
+        t.a1.send(format!("say cheese outage-{i}")).await;
     }
     for i in 0..20 {
-        assert_eq!(a1.recv_text().await, format!("outage-{i}"));
+        assert_eq!(t.a1.recv_text().await, format!("outage-{i}"));
     }
-    b1.send("route local-b").await;
-    assert_eq!(b1.recv_text().await, "local-b");
-    b1.expect_nothing(QUIET).await;
-    a2.expect_nothing(Duration::from_millis(10)).await;
-    a1.expect_nothing(Duration::from_millis(10)).await;
+    t.b1.send("route local-b").await;
+    assert_eq!(t.b1.recv_text().await, "local-b");
+    t.b1.expect_nothing(QUIET).await;
+    t.a2.expect_nothing(Duration::from_millis(10)).await;
+    t.a1.expect_nothing(Duration::from_millis(10)).await;
     // Presence cannot be answered: an error on both nodes, or until the
     // node notices, the right answer; never a wrong one.
-    for hub in hubs {
+    for hub in t.hubs() {
         let error = until("presence is an error while Redis is down", || async {
             match hub.presence("cheese").await {
                 Err(e) => Ok(e),
                 Ok(list) => {
                     let list = members(list.into_iter().map(|m| (m.id, m.node, m.info)).collect());
-                    assert_eq!(list, both, "a wrong presence answer while Redis is down");
+                    assert_eq!(list, t.both, "a wrong presence answer while Redis is down");
                     Err("still answered")
                 }
             }
@@ -339,7 +391,7 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
     }
     // Let every connection (idle ones are pinged each second) notice.
     tokio::time::sleep_until(killed + Duration::from_millis(2500)).await;
-    for hub in hubs {
+    for hub in t.hubs() {
         let (list, count) = (
             hub.presence("cheese").await,
             hub.presence_count("cheese").await,
@@ -354,23 +406,19 @@ pub async fn redis_killed_and_restarted_mid_test(kind: Kind, test: &str) {
         2,
         "one warning per node for the outage, not one per message"
     );
-    assert!(!a.backplane.is_connected() && !b.backplane.is_connected());
-    assert!(a.backplane.dropped() >= 21, "{}", a.backplane.dropped());
+    assert!(!t.a.backplane.is_connected() && !t.b.backplane.is_connected());
+    assert!(t.a.backplane.dropped() >= 21, "{}", t.a.backplane.dropped());
 
     // Redis comes back on the same ports, empty: both nodes reconnect,
     // subscribe to every channel again and write their presence again.
     redis.start().await;
     let restarted = Instant::now();
-    until_cross_node(&mut a1, &mut b1, "cheese").await;
-    wait_connected(&[&a, &b]).await;
-    let reconnect = restarted.elapsed();
-    wait_channels(&redis, &prefix, &all).await;
-    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "after").await;
-    wait_presence(&hubs, "cheese", &both).await;
+    t.back(&redis, &prefix).await;
+    let back = restarted.elapsed();
     assert_eq!(logs.warn(), 2, "no new warnings");
     assert_eq!(logs.info(), 2, "one 'reconnected' per node");
     println!(
-        "redis restart: reconnected {reconnect:?} after the restart; test took {:?}",
+        "redis restart: delivery, channels and presence back {back:?} after the restart; test took {:?}",
         started.elapsed()
     );
 }
@@ -386,42 +434,20 @@ pub async fn redis_frozen_then_thawed(kind: Kind, test: &str) {
     };
     let logs = Counts::new(&prefix);
     let redis = Redis::started(kind).await;
-    let a = Node::start(backplane(&redis, &prefix, 0)).await;
-    let b = Node::start(backplane(&redis, &prefix, 1)).await;
-    let hubs = [&a.hub, &b.hub];
-    wait_connected(&[&a, &b]).await;
-    let ((mut a1, a1_id), mut a2, (mut b1, b1_id)) = cheese_on_both(
-        &redis,
-        &prefix,
-        (&a, "nick cheese ann"),
-        (&b, "nick cheese bob"),
-    )
-    .await;
-    let all = channels(
-        &prefix,
-        &[("cheese", 2)],
-        &[("/chat", 2)],
-        &[a.hub.node(), b.hub.node()],
-    );
-    let both = members(vec![
-        (a1_id, a.hub.node(), json!({ "nick": "ann" })),
-        (b1_id, b.hub.node(), json!({ "nick": "bob" })),
-    ]);
-    wait_presence(&hubs, "cheese", &both).await;
-    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "before").await;
+    let mut t = Linked::start(&redis, &prefix).await;
 
     redis.freeze();
     let frozen = Instant::now();
     for i in 0..20 {
-        a1.send(format!("say cheese frozen-{i}")).await;
-        assert_eq!(a1.recv_text().await, format!("frozen-{i}"));
+        t.a1.send(format!("say cheese frozen-{i}")).await;
+        assert_eq!(t.a1.recv_text().await, format!("frozen-{i}"));
     }
     assert!(
         frozen.elapsed() < Duration::from_millis(1000),
         "local delivery waited for Redis: {:?}",
         frozen.elapsed()
     );
-    for hub in hubs {
+    for hub in t.hubs() {
         let asked = Instant::now();
         let answer = tokio::time::timeout(Duration::from_secs(4), hub.presence("cheese"))
             .await
@@ -430,7 +456,10 @@ pub async fn redis_frozen_then_thawed(kind: Kind, test: &str) {
             Err(e) => assert!(matches!(e, PresenceError::Unavailable(_)), "{e:?}"),
             Ok(list) => {
                 let list = members(list.into_iter().map(|m| (m.id, m.node, m.info)).collect());
-                assert_eq!(list, both, "a wrong presence answer while Redis is frozen");
+                assert_eq!(
+                    list, t.both,
+                    "a wrong presence answer while Redis is frozen"
+                );
             }
         }
         assert!(
@@ -440,7 +469,7 @@ pub async fn redis_frozen_then_thawed(kind: Kind, test: &str) {
         );
     }
     until("both nodes notice", || async {
-        match (a.backplane.is_connected(), b.backplane.is_connected()) {
+        match (t.a.backplane.is_connected(), t.b.backplane.is_connected()) {
             (false, false) => Ok(()),
             seen => Err(seen),
         }
@@ -449,11 +478,7 @@ pub async fn redis_frozen_then_thawed(kind: Kind, test: &str) {
     tokio::time::sleep_until(frozen + Duration::from_secs(3)).await;
 
     redis.thaw();
-    until_cross_node(&mut a1, &mut b1, "cheese").await;
-    wait_connected(&[&a, &b]).await;
-    wait_channels(&redis, &prefix, &all).await;
-    wait_presence(&hubs, "cheese", &both).await;
-    check_cross_node((&mut a1, a1_id), &mut a2, (&mut b1, b1_id), "after").await;
+    t.back(&redis, &prefix).await;
     assert_eq!(logs.warn(), 2, "one warning per node");
     assert_eq!(logs.info(), 2, "one 'reconnected' per node");
 }
