@@ -60,19 +60,8 @@ impl Conn {
                 .retries(1)
                 .build()?;
             let mut conn = client.get_async_connection().await?;
-            let states = conn
-                .route_command(
-                    redis::cmd("CLUSTER").arg("INFO").clone(),
-                    RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
-                )
-                .await?;
-            match states {
-                Value::Map(answers) => {
-                    for (_, answer) in answers {
-                        cluster_ok(&String::from_redis_value(answer)?)?;
-                    }
-                }
-                answer => cluster_ok(&String::from_redis_value(answer)?)?,
+            for (_, state) in ask_masters(&mut conn, redis::cmd("CLUSTER").arg("INFO")).await? {
+                cluster_ok(&state)?;
             }
             Ok(Conn::Cluster(conn))
         };
@@ -120,27 +109,17 @@ impl Conn {
         let Conn::Cluster(c) = self else {
             return Ok(Vec::new());
         };
-        let answers = c
-            .route_command(
-                redis::cmd("INFO").arg("server").clone(),
-                RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None)),
-            )
-            .await?;
-        let answers = match answers {
-            Value::Map(answers) => answers,
-            answer => vec![(Value::Nil, answer)],
-        };
-        let mut masters = Vec::new();
-        for (address, info) in answers {
-            let address = Option::<String>::from_redis_value(address)?.unwrap_or_default();
-            let info = String::from_redis_value(info)?;
-            let run_id = info
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("run_id:"))
-                .unwrap_or_default()
-                .to_owned();
-            masters.push((address, run_id));
-        }
+        let mut masters: Vec<(String, String)> = ask_masters(c, redis::cmd("INFO").arg("server"))
+            .await?
+            .into_iter()
+            .map(|(address, info)| {
+                let run_id = info
+                    .lines()
+                    .find_map(|l| l.trim().strip_prefix("run_id:"))
+                    .unwrap_or_default();
+                (address, run_id.to_owned())
+            })
+            .collect();
         masters.sort();
         Ok(masters)
     }
@@ -250,6 +229,26 @@ impl Conn {
             Conn::Cluster(c) => cmd.query_async(c).await,
         }
     }
+}
+
+/// Asks every master of the Cluster `cmd`; each answer as text, with the
+/// master's address (empty when the crate gives one answer for all).
+async fn ask_masters(
+    conn: &mut ClusterConnection,
+    cmd: &Cmd,
+) -> RedisResult<Vec<(String, String)>> {
+    let all = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+    let answers = match conn.route_command(cmd.clone(), all).await? {
+        Value::Map(answers) => answers,
+        answer => vec![(Value::Nil, answer)],
+    };
+    answers
+        .into_iter()
+        .map(|(address, text)| {
+            let address = Option::<String>::from_redis_value(address)?;
+            Ok((address.unwrap_or_default(), String::from_redis_value(text)?))
+        })
+        .collect()
 }
 
 /// Whether a Cluster node's `CLUSTER INFO` says it serves: a cluster being

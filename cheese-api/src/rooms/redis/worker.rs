@@ -147,13 +147,14 @@ impl Worker {
         self.shared.wanted().all_dirty();
         self.numbering.forget();
         self.numbering.load(&mut conn).await;
-        if let Err(e) = self.heartbeat(&mut conn, true).await {
-            return End::Failed(e);
-        }
+        // A Cluster's masters as this session finds them (see `heartbeat`).
         let masters = match conn.masters().await {
             Ok(masters) => masters,
             Err(e) => return End::Failed(e),
         };
+        if let Err(e) = self.heartbeat(&mut conn, true, &masters).await {
+            return End::Failed(e);
+        }
         if let Err(e) = self.sync(&mut conn, &mut subscribed).await {
             return End::Failed(e);
         }
@@ -189,20 +190,14 @@ impl Worker {
                     if refresh {
                         refreshed = Instant::now();
                     }
-                    match self.heartbeat(&mut conn, refresh).await {
-                        Ok(()) => match same_masters(&mut conn, &masters).await {
-                            Ok(()) => self.sync(&mut conn, &mut subscribed).await,
-                            Err(e) => Err(e),
-                        },
+                    match self.heartbeat(&mut conn, refresh, &masters).await {
+                        Ok(()) => self.sync(&mut conn, &mut subscribed).await,
                         Err(e) => Err(e),
                     }
                 }
                 // The connection said it dropped: find out now, not at the
                 // next tick.
-                _ = dropped.notified() => match self.heartbeat(&mut conn, false).await {
-                    Ok(()) => same_masters(&mut conn, &masters).await,
-                    Err(e) => Err(e),
-                },
+                _ = dropped.notified() => self.heartbeat(&mut conn, false, &masters).await,
             };
             if let Err(e) = done {
                 return End::Failed(e);
@@ -212,8 +207,26 @@ impl Worker {
 
     /// Marks this node alive; when Redis had forgotten it, marks every
     /// member to be written again. With `refresh`, also renews the TTL of
-    /// the presence hashes of this node's rooms.
-    async fn heartbeat(&mut self, conn: &mut Conn, refresh: bool) -> Result<(), RedisError> {
+    /// the presence hashes of this node's rooms. On a Cluster, fails unless
+    /// every master is one of `masters`, the session's (same address, same
+    /// run id), and answers: one master's connection may drop while the
+    /// others serve, and the crate reconnects to it and subscribes again by
+    /// itself, but a master that restarted is back empty (this node's
+    /// members gone from its presence hashes, its rooms' history lost), so
+    /// the node starts over, as after any outage.
+    async fn heartbeat(
+        &mut self,
+        conn: &mut Conn,
+        refresh: bool,
+        masters: &[(String, String)],
+    ) -> Result<(), RedisError> {
+        if !masters.is_empty() && conn.masters().await? != masters {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "a Redis Cluster master restarted or changed",
+            )
+            .into());
+        }
         let before: Option<String> = conn
             .query(&store::heartbeat(&self.names, self.node, self.ttl))
             .await?;
@@ -360,21 +373,4 @@ impl Worker {
         del.arg(self.names.alive(self.node));
         let _ = tokio::time::timeout(TIMEOUT, conn.query::<redis::Value>(&del)).await;
     }
-}
-
-/// On a Cluster, fails unless every master is the one the session began
-/// with (same address, same run id) and answers. One master's connection
-/// may drop while the others serve; the crate reconnects to it and
-/// subscribes again by itself, but a master that restarted is back empty
-/// (this node's members gone from its presence hashes, its rooms' history
-/// lost), so the node starts over, as after any outage.
-async fn same_masters(conn: &mut Conn, masters: &[(String, String)]) -> Result<(), RedisError> {
-    if masters.is_empty() || conn.masters().await? == masters {
-        return Ok(());
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::ConnectionReset,
-        "a Redis Cluster master restarted or changed",
-    )
-    .into())
 }
