@@ -145,17 +145,15 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         unsafe { buf.set_len(n) };
         let taken = dst.remaining().min(n);
         dst.put_slice(&buf[..taken]);
-        if taken < n {
-            this.at = 0;
-            this.buf = if chunk < Chunk::MAX {
-                let rest = buf[taken..].to_vec();
-                give_back(buf);
-                rest
-            } else {
-                this.at = taken;
-                buf
-            };
+        if taken < n && chunk == Chunk::MAX {
+            // The rest stays in the spare until drained.
+            this.buf = buf;
+            this.at = taken;
         } else {
+            // Nothing left (an empty Vec allocates nothing), or a smaller
+            // chunk's rest, in a buffer of its own size.
+            this.buf = buf[taken..].to_vec();
+            this.at = 0;
             give_back(buf);
         }
         read
