@@ -135,11 +135,14 @@ impl Numbering {
             let mut rooms: Vec<Vec<Job>> = Vec::new();
             let mut at: HashMap<String, usize> = HashMap::new();
             for job in jobs {
-                let i = *at.entry(job.room.clone()).or_insert_with(|| {
-                    rooms.push(Vec::new());
-                    rooms.len() - 1
-                });
-                rooms[i].push(job);
+                // The room's name is copied once per round, not per send.
+                match at.get(&job.room) {
+                    Some(&i) => rooms[i].push(job),
+                    None => {
+                        at.insert(job.room.clone(), rooms.len());
+                        rooms.push(vec![job]);
+                    }
+                }
             }
             let mut calls = Vec::new();
             let mut cmds = Vec::new();
