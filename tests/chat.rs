@@ -12,6 +12,9 @@
 #[path = "../examples/chat.rs"]
 #[allow(dead_code)]
 mod chat;
+mod chat_support;
+
+use chat_support::{join, position};
 
 use cheese_api::prelude::Json;
 use cheese_api::testing::{Logs, TestClient, TestServer};
@@ -196,16 +199,6 @@ async fn joined_and_left_carry_the_members_of_every_node() {
     bob.close(1000, "").await;
 }
 
-/// `"<epoch>:<offset>"` of an event, which must carry both.
-fn position(event: &Value) -> String {
-    let epoch = event["epoch"].as_str();
-    let offset = event["offset"].as_u64();
-    match epoch.zip(offset) {
-        Some((epoch, offset)) => format!("{epoch}:{offset}"),
-        None => panic!("no epoch and offset in {event}"),
-    }
-}
-
 /// `event` without its position (which it must carry).
 fn without_position(event: &Value) -> Value {
     position(event);
@@ -214,14 +207,6 @@ fn without_position(event: &Value) -> Value {
     fields.remove("epoch");
     fields.remove("offset");
     event
-}
-
-async fn join(server: &TestServer, room: &str, nick: &str, since: Option<&str>) -> TestClient {
-    let mut request = server.request(&format!("/ws/{room}")).query("nick", nick);
-    if let Some(since) = since {
-        request = request.query("since", since);
-    }
-    request.connect().await.unwrap()
 }
 
 async fn say(client: &mut TestClient, text: &str) {

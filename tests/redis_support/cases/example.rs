@@ -6,6 +6,10 @@
 #[path = "../../../examples/chat.rs"]
 #[allow(dead_code)]
 mod chat;
+#[path = "../../chat_support/mod.rs"]
+mod chat_support;
+
+use chat_support::{join, position};
 
 use super::super::deploy::{Kind, Redis};
 use super::super::nodes::{backplane, until, wait_connected, Node};
@@ -19,19 +23,7 @@ const ROOM: &str = "raclette";
 
 /// A page of the example in `ROOM` as `nick`, from `since` if given.
 async fn page(server: &TestServer, nick: &str, since: Option<&str>) -> TestClient {
-    let mut request = server.request(&format!("/ws/{ROOM}")).query("nick", nick);
-    if let Some(since) = since {
-        request = request.query("since", since);
-    }
-    request.connect().await.unwrap()
-}
-
-/// `"<epoch>:<offset>"` of an event, which must carry both.
-fn position(event: &Value) -> String {
-    match event["epoch"].as_str().zip(event["offset"].as_u64()) {
-        Some((epoch, offset)) => format!("{epoch}:{offset}"),
-        None => panic!("no epoch and offset in {event}"),
-    }
+    join(server, ROOM, nick, since).await
 }
 
 /// The next event with `type`, skipping none: the type must match.
